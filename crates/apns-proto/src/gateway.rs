@@ -10,7 +10,7 @@ use nom::bytes::streaming::take;
 use nom::number::streaming::{be_u16, be_u32, be_u8};
 use nom::Parser;
 
-use crate::decode::{fail, run, Failure, NomResult};
+use crate::decode::{fail, run, NomResult};
 use crate::notification::{item, put_enhanced, put_simple, COMMAND_ENHANCED, COMMAND_FRAME, COMMAND_SIMPLE};
 use crate::{
     DecodeError, Decoded, DeviceToken, ErrorResponse, Expiry, Format, NotificationId, PayloadLimit, Priority,
@@ -74,26 +74,38 @@ impl<'a> RawFrame<'a> {
     }
 
     /// The items in order; the last is an error if an item header or data runs past the frame.
-    pub fn items(&self) -> impl Iterator<Item = Result<FrameItem<'a>, TruncatedItem>> + 'a {
-        let mut rest = self.items;
-        std::iter::from_fn(move || {
-            if rest.is_empty() {
-                return None;
+    pub fn items(&self) -> FrameItems<'a> {
+        FrameItems { rest: self.items }
+    }
+}
+
+/// Iterator over the items of a [`RawFrame`].
+#[derive(Debug, Clone)]
+pub struct FrameItems<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for FrameItems<'a> {
+    type Item = Result<FrameItem<'a>, TruncatedItem>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        // Hand-written rather than nom: this runs per item on the mock's hot path.
+        let [id, len_high, len_low, rest @ ..] = self.rest else {
+            let truncated = !self.rest.is_empty();
+            self.rest = &[];
+            return truncated.then_some(Err(TruncatedItem));
+        };
+        let len = usize::from(u16::from_be_bytes([*len_high, *len_low]));
+        match (rest.get(..len), rest.get(len..)) {
+            (Some(data), Some(remaining)) => {
+                self.rest = remaining;
+                Some(Ok(FrameItem { id: *id, data }))
             }
-            let parsed = (be_u8::<_, Failure>, be_u16)
-                .flat_map(|(id, len)| take(len).map(move |data| FrameItem { id, data }))
-                .parse(rest);
-            match parsed {
-                Ok((remaining, item)) => {
-                    rest = remaining;
-                    Some(Ok(item))
-                }
-                Err(_) => {
-                    rest = &[];
-                    Some(Err(TruncatedItem))
-                }
+            _ => {
+                self.rest = &[];
+                Some(Err(TruncatedItem))
             }
-        })
+        }
     }
 }
 
@@ -190,16 +202,18 @@ impl<'a> Command<'a> {
     /// 32 bytes is 5; a missing or empty payload is 4; a payload over `limit` is 7; a priority
     /// other than 10 or 5 is a processing error (1).
     pub fn validate(&self, limit: PayloadLimit) -> Result<GatewayNotification<'a>, ErrorResponse> {
-        let id = self.id();
-        let reject = |status: Status| ErrorResponse { status, id };
-        let (token, payload, expiry, priority) = match *self {
-            Self::Simple { token, payload } => (Some(token), Some(payload), Expiry::IMMEDIATE, 10),
-            Self::Enhanced { expiry, token, payload, .. } => (Some(token), Some(payload), expiry, 10),
-            Self::Frame(frame) => {
-                let fields = FrameFields::collect(frame).map_err(|()| reject(Status::PROCESSING_ERROR))?;
-                (fields.token, fields.payload, fields.expiry, fields.priority)
+        let (id, token, payload, expiry, priority) = match *self {
+            Self::Simple { token, payload } => {
+                (NotificationId(0), Some(token), Some(payload), Expiry::IMMEDIATE, 10)
             }
+            Self::Enhanced { id, expiry, token, payload } => (id, Some(token), Some(payload), expiry, 10),
+            Self::Frame(frame) => match FrameFields::collect(frame) {
+                Ok(fields) => (fields.id, fields.token, fields.payload, fields.expiry, fields.priority),
+                // Rare: scan the frame again for the identifier to name in the response.
+                Err(()) => return Err(ErrorResponse { status: Status::PROCESSING_ERROR, id: self.id() }),
+            },
         };
+        let reject = |status: Status| ErrorResponse { status, id };
         let token = match token {
             None | Some([]) => return Err(reject(Status::MISSING_DEVICE_TOKEN)),
             Some(token) => DeviceToken::from_slice(token).map_err(|_| reject(Status::INVALID_TOKEN_SIZE))?,
@@ -238,6 +252,7 @@ impl<'a> Command<'a> {
 
 /// The fields of a frame, each item at most once.
 struct FrameFields<'a> {
+    id: NotificationId,
     token: Option<&'a [u8]>,
     payload: Option<&'a [u8]>,
     expiry: Expiry,
@@ -246,7 +261,13 @@ struct FrameFields<'a> {
 
 impl<'a> FrameFields<'a> {
     fn collect(frame: RawFrame<'a>) -> Result<Self, ()> {
-        let mut fields = Self { token: None, payload: None, expiry: Expiry::IMMEDIATE, priority: 10 };
+        let mut fields = Self {
+            id: NotificationId(0),
+            token: None,
+            payload: None,
+            expiry: Expiry::IMMEDIATE,
+            priority: 10,
+        };
         let mut seen = [false; 6];
         for item in frame.items() {
             let item = item.map_err(|_| ())?;
@@ -258,7 +279,8 @@ impl<'a> FrameFields<'a> {
                 item::DEVICE_TOKEN => fields.token = Some(item.data),
                 item::PAYLOAD => fields.payload = Some(item.data),
                 item::IDENTIFIER => {
-                    <[u8; 4]>::try_from(item.data).map_err(|_| ())?;
+                    let bytes = <[u8; 4]>::try_from(item.data).map_err(|_| ())?;
+                    fields.id = NotificationId(u32::from_be_bytes(bytes));
                 }
                 item::EXPIRY => {
                     let bytes = <[u8; 4]>::try_from(item.data).map_err(|_| ())?;
