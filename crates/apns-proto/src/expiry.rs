@@ -30,7 +30,7 @@ impl Expiry {
     /// Converts a float of UNIX seconds (as Python's `time.time() + 3600`), truncating the
     /// fraction. Fails for NaN, negative values and times past 2106-02-07 (beyond `u32`).
     pub fn from_unix_f64(seconds: f64) -> Result<Self, ExpiryError> {
-        if !seconds.is_finite() || seconds < 0.0 || seconds >= 4_294_967_296.0 {
+        if !(0.0..4_294_967_296.0).contains(&seconds) {
             return Err(ExpiryError::OutOfRange { seconds: format!("{seconds}") });
         }
         // In range [0, 2^32): the cast truncates towards zero and cannot saturate.

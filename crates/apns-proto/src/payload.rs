@@ -70,8 +70,8 @@ pub struct Payload {
 pub enum AlertContent {
     /// `"alert":"text"`.
     Text(String),
-    /// `"alert":{...}`.
-    Dictionary(Alert),
+    /// `"alert":{...}` (boxed: the dictionary is much larger than a string).
+    Dictionary(Box<Alert>),
 }
 
 impl From<&str> for AlertContent {
@@ -88,7 +88,7 @@ impl From<String> for AlertContent {
 
 impl From<Alert> for AlertContent {
     fn from(alert: Alert) -> Self {
-        Self::Dictionary(alert)
+        Self::Dictionary(Box::new(alert))
     }
 }
 
