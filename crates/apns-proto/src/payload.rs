@@ -324,9 +324,18 @@ impl Payload {
 
     /// Serialises to compact JSON and checks the size against `limit`.
     pub fn encode(&self, limit: PayloadLimit) -> Result<EncodedPayload, PayloadError> {
-        let mut json = Vec::with_capacity(128);
-        self.write_json(&mut json)?;
-        EncodedPayload::new(Bytes::from(json), limit)
+        // Serialise into a reused per-thread buffer, then copy into an exactly sized `Bytes`:
+        // one allocation per payload instead of a growing `Vec` plus `Bytes`' shared header.
+        SCRATCH.with(|scratch| {
+            let mut json = scratch.take();
+            json.clear();
+            let result = self.write_json(&mut json).and_then(|()| {
+                EncodedPayload::check(&json, limit)?;
+                Ok(EncodedPayload(Bytes::copy_from_slice(&json)))
+            });
+            scratch.replace(json);
+            result
+        })
     }
 
     /// Like [`encode`](Self::encode), but when the payload is too large, shortens the alert body
@@ -389,6 +398,11 @@ impl Payload {
         serde_json::to_writer(out, self)
             .map_err(|error| PayloadError::CustomValue { key: String::new(), reason: error.to_string() })
     }
+}
+
+thread_local! {
+    /// Serialisation buffer reused by [`Payload::encode`] on each thread.
+    static SCRATCH: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
 /// The length of `ch` once escaped in a JSON string, as serde_json and Python's `json` write it.
@@ -454,13 +468,18 @@ impl EncodedPayload {
     /// checking only that they are not empty and fit `limit`. The content is not parsed.
     pub fn new(bytes: impl Into<Bytes>, limit: PayloadLimit) -> Result<Self, PayloadError> {
         let bytes = bytes.into();
+        Self::check(&bytes, limit)?;
+        Ok(Self(bytes))
+    }
+
+    fn check(bytes: &[u8], limit: PayloadLimit) -> Result<(), PayloadError> {
         if bytes.is_empty() {
             return Err(PayloadError::Empty);
         }
         if bytes.len() > limit.bytes() {
             return Err(PayloadError::TooLarge { size: bytes.len(), limit: limit.bytes() });
         }
-        Ok(Self(bytes))
+        Ok(())
     }
 
     /// The JSON bytes.
