@@ -1,0 +1,21 @@
+//! `apns certs --out DIR`: a test PKI as PEM files.
+
+use std::path::PathBuf;
+
+use apns_mock::certs::TestPki;
+
+use super::CliError;
+
+/// Arguments of `apns certs`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Directory to write ca.pem, server.pem, server.key, client.pem and client.key into
+    /// (created if missing; existing files are overwritten).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+}
+
+pub(crate) fn run(args: Args) -> Result<(), CliError> {
+    let pki = TestPki::generate().map_err(|error| CliError::Runtime(error.to_string()))?;
+    pki.write_to(&args.out).map_err(|error| CliError::Config(error.to_string()))
+}

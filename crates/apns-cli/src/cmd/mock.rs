@@ -1,0 +1,256 @@
+//! `apns mock`: the mock gateway and feedback service as a process.
+//!
+//! Prints `{"gateway":"ADDR","feedback":"ADDR"}` once listening, and on SIGTERM, SIGINT or after
+//! `--exit-after-accepted N` the summary `{"accepted":..,"rejected":..,"discarded":..,
+//! "connections":..}`.
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use apns_mock::{DelayRange, FeedbackEntry, MockConfig, MockServer};
+use apns_proto::{DeviceToken, Status};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+
+use super::CliError;
+
+/// Arguments of `apns mock`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// The server certificate chain (PEM).
+    #[arg(long, value_name = "FILE")]
+    cert: PathBuf,
+    /// The server's private key (PEM).
+    #[arg(long, value_name = "FILE")]
+    key: PathBuf,
+    /// The CA that client certificates must chain to (PEM).
+    #[arg(long, value_name = "FILE")]
+    client_ca: PathBuf,
+    /// Gateway address (port 0: any free port).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    gateway: SocketAddr,
+    /// Feedback service address (port 0: any free port).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    feedback: SocketAddr,
+    /// Answer notifications to this token with this status (repeatable), e.g. `--reject
+    /// <64 hex digits>=8`.
+    #[arg(long, value_name = "TOKEN_HEX=STATUS", value_parser = parse_reject)]
+    reject: Vec<(DeviceToken, Status)>,
+    /// Delay before an error response, in ms: fixed (`0`) or a range (`100-800`, the default).
+    #[arg(long, value_name = "MIN[-MAX]", value_parser = parse_delay)]
+    error_delay_ms: Option<DelayRange>,
+    /// Close each connection silently after every N accepted notifications.
+    #[arg(long, value_name = "N")]
+    drop_every: Option<u64>,
+    /// Close the connection silently after an accepted notification with probability P.
+    #[arg(long, value_name = "P")]
+    drop_probability: Option<f64>,
+    /// Send a shutdown (status 10) after every N accepted notifications on a connection.
+    #[arg(long, value_name = "N")]
+    shutdown_every: Option<u64>,
+    /// Stop reading a connection for MS milliseconds after every N accepted notifications.
+    #[arg(long, value_name = "N:MS", value_parser = parse_stall)]
+    stall_every: Option<(u64, Duration)>,
+    /// Refuse every connection for the first MS milliseconds.
+    #[arg(long, value_name = "MS")]
+    refuse_for_ms: Option<u64>,
+    /// Feedback tuples to serve: JSON lines `{"token":hex,"time":unix}`.
+    #[arg(long, value_name = "FILE")]
+    feedback_tuples: Option<PathBuf>,
+    /// Write the feedback stream in random chunks of 1 to N bytes, each its own TLS record.
+    #[arg(long, value_name = "N")]
+    feedback_chunk_max: Option<usize>,
+    /// The largest payload accepted, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 2048)]
+    payload_limit: u16,
+    /// Write every notification received as a JSON line to FILE.
+    #[arg(long, value_name = "FILE")]
+    record: Option<PathBuf>,
+    /// Stop (printing the summary) once N notifications were accepted.
+    #[arg(long, value_name = "N")]
+    exit_after_accepted: Option<u64>,
+    /// Seed of every random choice (delays, drops, chunks).
+    #[arg(long, value_name = "S", default_value_t = 0)]
+    seed: u64,
+}
+
+pub(crate) fn run(args: Args) -> Result<(), CliError> {
+    let exit_after = args.exit_after_accepted;
+    let config = config(args)?;
+    let mut signals = Signals::new([SIGTERM, SIGINT])
+        .map_err(|error| CliError::Runtime(format!("cannot handle signals: {error}")))?;
+    let server = MockServer::start(config).map_err(|error| match error {
+        apns_mock::MockError::Bind { .. } | apns_mock::MockError::Io(_) => {
+            CliError::Runtime(error.to_string())
+        }
+        _ => CliError::Config(error.to_string()),
+    })?;
+    let stop = server.stop_handle();
+    let signal_handle = signals.handle();
+    let watcher = std::thread::spawn(move || {
+        if signals.forever().next().is_some() {
+            stop.stop();
+        }
+    });
+    let addresses = serde_json::json!({
+        "gateway": server.gateway_addr().to_string(),
+        "feedback": server.feedback_addr().to_string(),
+    });
+    print_line(&addresses.to_string())?;
+    server.wait_for(|stats| exit_after.is_some_and(|n| stats.accepted >= n), Duration::MAX);
+    let stats = server.stop();
+    signal_handle.close();
+    let _ = watcher.join();
+    print_line(&stats.summary_json())
+}
+
+fn print_line(line: &str) -> Result<(), CliError> {
+    let mut stdout = io::stdout().lock();
+    writeln!(stdout, "{line}")
+        .and_then(|()| stdout.flush())
+        .map_err(|error| CliError::Runtime(format!("cannot write to stdout: {error}")))
+}
+
+fn config(args: Args) -> Result<MockConfig, CliError> {
+    let read = |path: &Path| {
+        fs::read_to_string(path)
+            .map_err(|error| CliError::Config(format!("cannot read {}: {error}", path.display())))
+    };
+    let mut config = MockConfig::new(read(&args.cert)?, read(&args.key)?, read(&args.client_ca)?)
+        .gateway_addr(args.gateway)
+        .feedback_addr(args.feedback)
+        .payload_limit(apns_proto::PayloadLimit::new(args.payload_limit))
+        .seed(args.seed)
+        .feedback_chunks(args.feedback_chunk_max);
+    for (token, status) in args.reject {
+        config = config.reject(token, status);
+    }
+    if let Some(delay) = args.error_delay_ms {
+        config = config.error_delay(delay);
+    }
+    if let Some(n) = args.drop_every {
+        config = config.drop_every(n);
+    }
+    if let Some(p) = args.drop_probability {
+        if !(0.0..=1.0).contains(&p) {
+            return Err(CliError::Config(format!("--drop-probability {p} is not between 0 and 1")));
+        }
+        config = config.drop_probability(p);
+    }
+    if let Some(n) = args.shutdown_every {
+        config = config.shutdown_every(n);
+    }
+    if let Some((n, duration)) = args.stall_every {
+        config = config.stall_every(n, duration);
+    }
+    if let Some(ms) = args.refuse_for_ms {
+        config = config.refuse_connections_for(Duration::from_millis(ms));
+    }
+    if let Some(path) = &args.feedback_tuples {
+        config = config.feedback_tuples(feedback_tuples(path, &read(path)?)?);
+    }
+    if let Some(path) = &args.record {
+        let file = File::create(path)
+            .map_err(|error| CliError::Config(format!("cannot create {}: {error}", path.display())))?;
+        config = config.record_jsonl(file);
+    }
+    Ok(config)
+}
+
+fn parse_reject(text: &str) -> Result<(DeviceToken, Status), String> {
+    let (token, status) = text.split_once('=').ok_or("expected TOKEN_HEX=STATUS")?;
+    let token = token.parse::<DeviceToken>().map_err(|error| error.to_string())?;
+    let status =
+        status.trim().parse::<u8>().map_err(|_| format!("status {status:?} is not a number 0-255"))?;
+    Ok((token, Status(status)))
+}
+
+fn parse_delay(text: &str) -> Result<DelayRange, String> {
+    let ms = |part: &str| {
+        part.trim()
+            .parse::<u64>()
+            .map(Duration::from_millis)
+            .map_err(|_| format!("{part:?} is not a number of milliseconds"))
+    };
+    match text.split_once('-') {
+        Some((min, max)) => Ok(DelayRange::between(ms(min)?, ms(max)?)),
+        None => Ok(DelayRange::fixed(ms(text)?)),
+    }
+}
+
+fn parse_stall(text: &str) -> Result<(u64, Duration), String> {
+    let (n, ms) = text.split_once(':').ok_or("expected N:MS")?;
+    let n = n.parse::<u64>().map_err(|_| format!("{n:?} is not a count"))?;
+    let ms = ms.parse::<u64>().map_err(|_| format!("{ms:?} is not a number of milliseconds"))?;
+    Ok((n, Duration::from_millis(ms)))
+}
+
+/// Parses JSON lines `{"token":hex,"time":unix}`; tokens may have any even number of hex digits,
+/// so that clients can be tested with malformed feedback too.
+fn feedback_tuples(path: &Path, text: &str) -> Result<Vec<FeedbackEntry>, CliError> {
+    let mut tuples = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let bad = |why: String| CliError::Config(format!("{}:{}: {why}", path.display(), number + 1));
+        let value: serde_json::Value = serde_json::from_str(line).map_err(|error| bad(error.to_string()))?;
+        let token = value
+            .get("token")
+            .and_then(|token| token.as_str())
+            .ok_or_else(|| bad("missing \"token\"".into()))?;
+        let time = value
+            .get("time")
+            .and_then(serde_json::Value::as_u64)
+            .and_then(|time| u32::try_from(time).ok())
+            .ok_or_else(|| bad("\"time\" must be UNIX seconds that fit in 32 bits".into()))?;
+        let token = decode_hex(token).ok_or_else(|| bad(format!("token {token:?} is not hex")))?;
+        tuples.push(FeedbackEntry { time, token });
+    }
+    Ok(tuples)
+}
+
+fn decode_hex(text: &str) -> Option<Vec<u8>> {
+    let digits: Vec<u8> = text
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '<' | '>'))
+        .map(|c| c.to_digit(16).and_then(|d| u8::try_from(d).ok()))
+        .collect::<Option<_>>()?;
+    if digits.len() % 2 != 0 || digits.len() > 2 * usize::from(u16::MAX) {
+        return None;
+    }
+    Some(digits.chunks(2).map(|pair| pair.iter().fold(0, |byte, digit| byte << 4 | digit)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_arguments() {
+        let token = "ab".repeat(32);
+        assert_eq!(
+            parse_reject(&format!("{token}=8")).unwrap(),
+            (token.parse().unwrap(), Status::INVALID_TOKEN)
+        );
+        assert!(parse_reject("abc=8").is_err());
+        assert!(parse_reject(&format!("{token}=x")).is_err());
+        assert_eq!(parse_delay("0").unwrap(), DelayRange::fixed(Duration::ZERO));
+        assert_eq!(
+            parse_delay("100-800").unwrap(),
+            DelayRange::between(Duration::from_millis(100), Duration::from_millis(800))
+        );
+        assert!(parse_delay("1-x").is_err());
+        assert_eq!(parse_stall("3:250").unwrap(), (3, Duration::from_millis(250)));
+        assert_eq!(decode_hex("0a ff"), Some(vec![10, 255]));
+        assert_eq!(decode_hex("abc"), None);
+        let path = Path::new("f.jsonl");
+        let tuples = feedback_tuples(path, &format!("{{\"token\":\"{token}\",\"time\":5}}\n\n")).unwrap();
+        assert_eq!(tuples, [FeedbackEntry { time: 5, token: vec![0xab; 32] }]);
+        let error = feedback_tuples(path, "{\"token\":\"00\"}").unwrap_err();
+        assert_eq!(error.to_string(), "f.jsonl:1: \"time\" must be UNIX seconds that fit in 32 bits");
+    }
+}

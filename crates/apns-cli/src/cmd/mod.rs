@@ -1,0 +1,32 @@
+//! The subcommands, and the error type they share.
+
+pub(crate) mod certs;
+pub(crate) mod mock;
+
+use std::fmt;
+
+/// A subcommand's failure: a message for one line of stderr, and whether it was the user's input.
+#[derive(Debug)]
+pub(crate) enum CliError {
+    /// Bad arguments, unreadable or invalid input files: exit status 2.
+    Config(String),
+    /// A failure while running: exit status 1.
+    Runtime(String),
+}
+
+impl CliError {
+    pub(crate) fn exit_code(&self) -> u8 {
+        match self {
+            Self::Config(_) => 2,
+            Self::Runtime(_) => 1,
+        }
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Config(message) | Self::Runtime(message) => f.write_str(message),
+        }
+    }
+}

@@ -1,0 +1,44 @@
+//! `apns`: the project's command line. Each subcommand lives in its own module under `cmd/`.
+//!
+//! Errors are one line on stderr; exit status 2 for usage and configuration errors, 1 for
+//! failures while running.
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+mod cmd;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Apple Push Notification service (binary provider protocol) tools.
+#[derive(Debug, Parser)]
+#[command(name = "apns", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Write a test PKI: a CA, a server certificate (localhost, 127.0.0.1) and a client
+    /// certificate, as PEM files.
+    Certs(cmd::certs::Args),
+    /// Run the mock gateway and feedback service.
+    Mock(Box<cmd::mock::Args>),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Certs(args) => cmd::certs::run(args),
+        Command::Mock(args) => cmd::mock::run(*args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("apns: {error}");
+            ExitCode::from(error.exit_code())
+        }
+    }
+}

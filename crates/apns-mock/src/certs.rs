@@ -1,0 +1,137 @@
+//! A throw-away PKI for tests: one CA, a server certificate and a client certificate.
+//!
+//! Apple's gateway required a client certificate issued by Apple; the mock requires one issued by
+//! the CA it is configured with. [`TestPki::generate`] makes a fresh CA every time, so two
+//! generated PKIs do not trust each other's certificates (which is how tests check that a client
+//! from another CA is refused).
+
+use std::fs;
+use std::io;
+use std::path::Path;
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose,
+};
+
+/// A CA with a server certificate (for `localhost` and `127.0.0.1`) and a client certificate,
+/// all as PEM text. The keys are ECDSA P-256.
+#[derive(Clone)]
+pub struct TestPki {
+    /// The CA certificate: the server's trust anchor for client certificates, and the client's
+    /// for the server certificate.
+    pub ca_cert_pem: String,
+    /// The server certificate, signed by the CA, valid for `localhost` and `127.0.0.1`.
+    pub server_cert_pem: String,
+    /// The server's private key (PKCS#8).
+    pub server_key_pem: String,
+    /// The client certificate, signed by the CA, with the client-authentication usage.
+    pub client_cert_pem: String,
+    /// The client's private key (PKCS#8).
+    pub client_key_pem: String,
+}
+
+impl std::fmt::Debug for TestPki {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestPki").finish_non_exhaustive()
+    }
+}
+
+/// Why the test PKI could not be made or written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CertError {
+    /// rcgen failed to generate a key or sign a certificate.
+    #[error("certificate generation failed: {0}")]
+    Generate(#[from] rcgen::Error),
+    /// Writing the PEM files failed.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// The file or directory.
+        path: String,
+        /// The I/O error.
+        source: io::Error,
+    },
+}
+
+/// The file names [`TestPki::write_to`] writes: CA, server certificate, server key, client
+/// certificate, client key.
+pub const FILE_NAMES: [&str; 5] = ["ca.pem", "server.pem", "server.key", "client.pem", "client.key"];
+
+impl TestPki {
+    /// Generates a new CA and the two certificates it signs.
+    pub fn generate() -> Result<Self, CertError> {
+        let ca_key = KeyPair::generate()?;
+        let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params.distinguished_name.push(DnType::CommonName, "apns-mock test CA");
+        ca_params.key_usages =
+            vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+        let ca_cert = ca_params.self_signed(&ca_key)?;
+        let issuer = Issuer::new(ca_params, &ca_key);
+
+        let server_key = KeyPair::generate()?;
+        let mut server_params = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])?;
+        server_params.distinguished_name.push(DnType::CommonName, "localhost");
+        server_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let server_cert = server_params.signed_by(&server_key, &issuer)?;
+
+        let client_key = KeyPair::generate()?;
+        let mut client_params = CertificateParams::new(Vec::<String>::new())?;
+        // Apple's provider certificates were named like this.
+        client_params.distinguished_name.push(DnType::CommonName, "Apple Push Services: com.example.mock");
+        client_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let client_cert = client_params.signed_by(&client_key, &issuer)?;
+
+        Ok(Self {
+            ca_cert_pem: ca_cert.pem(),
+            server_cert_pem: server_cert.pem(),
+            server_key_pem: server_key.serialize_pem(),
+            client_cert_pem: client_cert.pem(),
+            client_key_pem: client_key.serialize_pem(),
+        })
+    }
+
+    /// Writes `ca.pem`, `server.pem`, `server.key`, `client.pem` and `client.key` into `dir`,
+    /// creating it (and its parents) if missing.
+    pub fn write_to(&self, dir: &Path) -> Result<(), CertError> {
+        let failed = |path: &Path| {
+            let path = path.display().to_string();
+            move |source| CertError::Write { path, source }
+        };
+        fs::create_dir_all(dir).map_err(failed(dir))?;
+        let contents = [
+            &self.ca_cert_pem,
+            &self.server_cert_pem,
+            &self.server_key_pem,
+            &self.client_cert_pem,
+            &self.client_key_pem,
+        ];
+        for (name, text) in FILE_NAMES.iter().zip(contents) {
+            let path = dir.join(name);
+            fs::write(&path, text).map_err(failed(&path))?;
+        }
+        Ok(())
+    }
+
+    /// The client certificate followed by its key, as one PEM text (what PyAPNs' `cert_file` may
+    /// hold when no separate `key_file` is given).
+    pub fn client_cert_and_key_pem(&self) -> String {
+        format!("{}{}", self.client_cert_pem, self.client_key_pem)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generates_pem() {
+        let pki = TestPki::generate().unwrap();
+        assert!(pki.ca_cert_pem.starts_with("-----BEGIN CERTIFICATE-----"));
+        assert!(pki.server_key_pem.contains("PRIVATE KEY"));
+        assert!(pki.client_cert_and_key_pem().contains("PRIVATE KEY"));
+        let other = TestPki::generate().unwrap();
+        assert_ne!(pki.ca_cert_pem, other.ca_cert_pem);
+    }
+}
