@@ -1,0 +1,183 @@
+//! One non-blocking TLS connection: a mio `TcpStream` under a rustls `ClientConnection`.
+//!
+//! Registered once for both readable and writable readiness (mio is edge-triggered, so an idle
+//! connection produces no events and costs nothing). Reads and writes are drained to
+//! `WouldBlock`, as mio's "Draining readiness" asks.
+
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use mio::net::TcpStream;
+use mio::{Interest, Registry, Token};
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection};
+
+/// Why a stream stopped.
+#[derive(Debug)]
+pub(crate) enum StreamError {
+    /// A socket error (refused, reset...).
+    Io(io::Error),
+    /// A TLS error: a certificate refused by either side, an alert, a protocol violation.
+    Tls(rustls::Error),
+}
+
+impl std::fmt::Display for StreamError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Io(e) => write!(f, "I/O error: {e}"),
+            Self::Tls(e) => write!(f, "TLS error: {e}"),
+        }
+    }
+}
+
+/// What a [`TlsStream::read`] found besides plaintext.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ReadStatus {
+    /// The connection is open; no more bytes for now.
+    Open,
+    /// The peer closed the connection (TCP FIN or TLS close_notify).
+    Closed,
+}
+
+/// A TLS client connection over a non-blocking socket.
+pub(crate) struct TlsStream {
+    sock: TcpStream,
+    tls: ClientConnection,
+    tcp_connected: bool,
+    /// The last socket write returned `WouldBlock`; wait for a writable event.
+    pub(crate) write_blocked: bool,
+    /// TLS bytes read and written.
+    pub(crate) bytes_in: u64,
+    pub(crate) bytes_out: u64,
+}
+
+impl TlsStream {
+    /// Starts a non-blocking TCP connect and registers the socket under `token`.
+    pub(crate) fn connect(
+        addr: SocketAddr,
+        name: ServerName<'static>,
+        config: Arc<ClientConfig>,
+        registry: &Registry,
+        token: Token,
+    ) -> Result<Self, StreamError> {
+        let tls = ClientConnection::new(config, name).map_err(StreamError::Tls)?;
+        let mut sock = TcpStream::connect(addr).map_err(StreamError::Io)?;
+        registry
+            .register(&mut sock, token, Interest::READABLE | Interest::WRITABLE)
+            .map_err(StreamError::Io)?;
+        Ok(Self { sock, tls, tcp_connected: false, write_blocked: false, bytes_in: 0, bytes_out: 0 })
+    }
+
+    /// Whether the TCP connect has finished: checks `take_error` and the peer address after a
+    /// readiness event. `Err` if the connect failed.
+    pub(crate) fn poll_connected(&mut self) -> Result<bool, StreamError> {
+        if self.tcp_connected {
+            return Ok(true);
+        }
+        if let Some(e) = self.sock.take_error().map_err(StreamError::Io)? {
+            return Err(StreamError::Io(e));
+        }
+        match self.sock.peer_addr() {
+            Ok(_) => {
+                self.tcp_connected = true;
+                // Best effort: the loop writes in large chunks, so Nagle only adds latency.
+                let _ = self.sock.set_nodelay(true);
+                Ok(true)
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
+            Err(e) => Err(StreamError::Io(e)),
+        }
+    }
+
+    /// Whether the TLS handshake is still running.
+    pub(crate) fn is_handshaking(&self) -> bool {
+        self.tls.is_handshaking()
+    }
+
+    /// The negotiated TLS version, once known.
+    pub(crate) fn protocol_version(&self) -> Option<rustls::ProtocolVersion> {
+        self.tls.protocol_version()
+    }
+
+    /// Reads everything the socket has, decrypts it and appends the plaintext to `out`.
+    pub(crate) fn read(&mut self, out: &mut Vec<u8>) -> Result<ReadStatus, StreamError> {
+        if !self.tcp_connected {
+            return Ok(ReadStatus::Open);
+        }
+        let mut status = ReadStatus::Open;
+        loop {
+            let mut would_block = false;
+            match self.tls.read_tls(&mut self.sock) {
+                Ok(0) => status = ReadStatus::Closed,
+                Ok(n) => self.bytes_in += n as u64,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => would_block = true,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(StreamError::Io(e)),
+            }
+            let state = self.tls.process_new_packets().map_err(StreamError::Tls)?;
+            if state.plaintext_bytes_to_read() > 0 {
+                match self.tls.reader().read_to_end(out) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => status = ReadStatus::Closed,
+                    Err(e) => return Err(StreamError::Io(e)),
+                }
+            }
+            if state.peer_has_closed() {
+                status = ReadStatus::Closed;
+            }
+            // Drain to WouldBlock (mio's "Draining readiness"), or stop at the close.
+            if would_block || status == ReadStatus::Closed {
+                break;
+            }
+        }
+        Ok(status)
+    }
+
+    /// Writes pending TLS records until rustls has none or the socket would block. Returns
+    /// whether everything was written.
+    pub(crate) fn flush(&mut self) -> Result<bool, StreamError> {
+        if !self.tcp_connected {
+            return Ok(false);
+        }
+        while self.tls.wants_write() {
+            match self.tls.write_tls(&mut self.sock) {
+                Ok(n) => self.bytes_out += n as u64,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.write_blocked = true;
+                    return Ok(false);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(StreamError::Io(e)),
+            }
+        }
+        Ok(true)
+    }
+
+    /// Hands plaintext to rustls, which encrypts it into records (up to its buffer limit).
+    /// Returns how many bytes it took.
+    pub(crate) fn write_plaintext(&mut self, data: &[u8]) -> Result<usize, StreamError> {
+        self.tls.writer().write(data).map_err(StreamError::Io)
+    }
+
+    /// Sends close_notify (best effort) and deregisters the socket.
+    pub(crate) fn close(mut self, registry: &Registry) {
+        self.tls.send_close_notify();
+        let _ = self.flush();
+        let _ = registry.deregister(&mut self.sock);
+        let _ = self.sock.shutdown(std::net::Shutdown::Both);
+    }
+
+    /// Deregisters the socket without a close_notify (after an error).
+    pub(crate) fn abort(mut self, registry: &Registry) {
+        let _ = registry.deregister(&mut self.sock);
+    }
+
+    /// Sets the most TLS bytes rustls buffers before [`write_plaintext`](Self::write_plaintext)
+    /// takes less than offered.
+    pub(crate) fn set_buffer_limit(&mut self, limit: usize) {
+        self.tls.set_buffer_limit(Some(limit));
+    }
+}
