@@ -477,3 +477,36 @@ fn memory_per_entry_is_small_and_accounted() {
     sim.drive();
     assert_eq!(sim.client.payload_bytes(), 0);
 }
+
+#[test]
+fn resends_go_first_then_new_notifications_in_order() {
+    let mut client = SentBuffer::new(Config::default()).unwrap();
+    let now = sim().now;
+    let mut out = BytesMut::new();
+    let old: Vec<_> = (0..3).map(|index| client.send(notification(token(index, 0, 0))).unwrap()).collect();
+    let first = client.poll_transmit(now, &mut out).unwrap();
+    while client.poll_transmit(now, &mut out).is_some() {}
+    client.handle_error_response(now, ErrorResponse { status: Status::INVALID_TOKEN, id: first.wire_id });
+    let new = client.send(notification(token(3, 0, 0))).unwrap();
+    client.handle_close(now);
+    let kinds: Vec<_> = std::iter::from_fn(|| client.poll_transmit(now, &mut out)).map(|t| t.kind).collect();
+    assert_eq!(kinds, [TransmitKind::Resend(old[1]), TransmitKind::Resend(old[2]), TransmitKind::First(new)]);
+}
+
+#[test]
+fn an_unanswered_probe_gives_up_and_writing_resumes() {
+    let mut client = SentBuffer::new(Config::default()).unwrap();
+    let now = sim().now;
+    let mut out = BytesMut::new();
+    let ticket = client.send(notification(token(0, 0, 0))).unwrap();
+    assert_eq!(client.confirm(), Ok(Confirmation::Queued));
+    assert!(client.poll_transmit(now, &mut out).is_some());
+    assert_eq!(client.poll_transmit(now, &mut out).map(|t| t.kind), Some(TransmitKind::Probe));
+    client.send(notification(token(1, 0, 0))).unwrap();
+    assert!(client.poll_transmit(now, &mut out).is_none(), "nothing is written behind a probe");
+    client.handle_timeout(now + Config::DEFAULT_MAX_AGE);
+    assert!(matches!(client.poll_event(), Some(Event::Finished(report)) if report.ticket == ticket));
+    assert_eq!(client.poll_event(), Some(Event::ConfirmationFailed));
+    assert_eq!(client.connection_state(), ConnectionState::Open);
+    assert!(client.poll_transmit(now + Config::DEFAULT_MAX_AGE, &mut out).is_some());
+}
