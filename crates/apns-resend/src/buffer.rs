@@ -353,6 +353,10 @@ impl SentBuffer {
     /// ones. Returns `None` when nothing is queued, when `max_in_flight` notifications are in
     /// flight, after an error response, or after a probe (until
     /// [`handle_close`](Self::handle_close)).
+    ///
+    /// `max_age` counts from `now`, so call this only when the bytes will go to the socket
+    /// promptly (while the TLS writer has room), not to fill a backlog the gateway reads seconds
+    /// later.
     #[must_use]
     pub fn poll_transmit(&mut self, now: Instant, out: &mut BytesMut) -> Option<Transmit> {
         self.expire(now);
