@@ -40,6 +40,7 @@ fn encoding(c: &mut Criterion) {
             })
         });
     }
+    let token = token();
     group.bench_function("payload building + Frame", |b| {
         b.iter(|| {
             out.clear();
@@ -50,7 +51,7 @@ fn encoding(c: &mut Criterion) {
                     .badge(id)
                     .encode(PayloadLimit::BINARY)
                     .unwrap();
-                Notification::new(token(), payload).with_id(id).encode(Format::Frame, &mut out);
+                Notification::new(token, payload).with_id(id).encode(Format::Frame, &mut out);
             }
             black_box(out.len())
         })
@@ -83,6 +84,19 @@ fn decoding(c: &mut Criterion) {
     for id in 0..BATCH as u32 {
         ErrorResponse { status: Status::INVALID_TOKEN, id: NotificationId(id) }.encode(&mut responses);
     }
+    let mut frames = BytesMut::new();
+    for id in 0..BATCH as u32 {
+        notification.encode_with_id(Format::Frame, NotificationId(id), &mut frames);
+    }
+    group.bench_function("Frame, decode only", |b| {
+        b.iter(|| {
+            let mut rest = &frames[..];
+            while let Some((command, consumed)) = decode_command(rest).unwrap().complete() {
+                black_box(command);
+                rest = &rest[consumed..];
+            }
+        })
+    });
     group.bench_function("error response", |b| {
         b.iter(|| {
             let mut rest = &responses[..];

@@ -268,28 +268,30 @@ impl<'a> FrameFields<'a> {
             expiry: Expiry::IMMEDIATE,
             priority: 10,
         };
-        let mut seen = [false; 6];
+        // Bit n set: item n was seen. Items 1 to 5 exist, each at most once.
+        let mut seen = 0u8;
         for item in frame.items() {
             let item = item.map_err(|_| ())?;
-            let slot = seen.get_mut(usize::from(item.id)).filter(|_| item.id != 0).ok_or(())?;
-            if std::mem::replace(slot, true) {
+            let bit = match item.id {
+                1..=5 => 1u8 << item.id,
+                _ => return Err(()),
+            };
+            if seen & bit != 0 {
                 return Err(());
             }
-            match item.id {
-                item::DEVICE_TOKEN => fields.token = Some(item.data),
-                item::PAYLOAD => fields.payload = Some(item.data),
-                item::IDENTIFIER => {
-                    let bytes = <[u8; 4]>::try_from(item.data).map_err(|_| ())?;
-                    fields.id = NotificationId(u32::from_be_bytes(bytes));
+            seen |= bit;
+            match (item.id, item.data) {
+                (item::DEVICE_TOKEN, data) => fields.token = Some(data),
+                (item::PAYLOAD, data) => fields.payload = Some(data),
+                (item::IDENTIFIER, &[a, b, c, d]) => {
+                    fields.id = NotificationId(u32::from_be_bytes([a, b, c, d]))
                 }
-                item::EXPIRY => {
-                    let bytes = <[u8; 4]>::try_from(item.data).map_err(|_| ())?;
-                    fields.expiry = Expiry::from_unix_seconds(u32::from_be_bytes(bytes));
+                (item::EXPIRY, &[a, b, c, d]) => {
+                    fields.expiry = Expiry::from_unix_seconds(u32::from_be_bytes([a, b, c, d]));
                 }
-                _ => {
-                    let [priority] = <[u8; 1]>::try_from(item.data).map_err(|_| ())?;
-                    fields.priority = priority;
-                }
+                (item::PRIORITY, &[priority]) => fields.priority = priority,
+                // An identifier, expiry or priority of the wrong size.
+                _ => return Err(()),
             }
         }
         Ok(fields)

@@ -55,16 +55,20 @@ impl FromStr for DeviceToken {
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let mut bytes = [0u8; Self::LEN];
         let mut nibbles = 0usize;
-        for (position, ch) in text.char_indices() {
-            let value = match ch {
-                '0'..='9' => ch as u8 - b'0',
-                'a'..='f' => ch as u8 - b'a' + 10,
-                'A'..='F' => ch as u8 - b'A' + 10,
-                ' ' | '<' | '>' => continue,
-                _ => return Err(TokenError::InvalidCharacter { ch, position }),
+        // Byte-wise: every accepted character is ASCII, so a non-ASCII byte is always an error.
+        for (position, byte) in text.bytes().enumerate() {
+            let value = match byte {
+                b'0'..=b'9' => byte - b'0',
+                b'a'..=b'f' => byte - b'a' + 10,
+                b'A'..=b'F' => byte - b'A' + 10,
+                b' ' | b'<' | b'>' => continue,
+                _ => {
+                    let ch = text.get(position..).and_then(|rest| rest.chars().next()).unwrap_or('\u{fffd}');
+                    return Err(TokenError::InvalidCharacter { ch, position });
+                }
             };
-            if let Some(byte) = bytes.get_mut(nibbles / 2) {
-                *byte = (*byte << 4) | value;
+            if let Some(slot) = bytes.get_mut(nibbles / 2) {
+                *slot = (*slot << 4) | value;
             }
             nibbles += 1;
         }
