@@ -35,6 +35,7 @@ pub struct MockConfig {
     pub(crate) feedback_addr: SocketAddr,
     pub(crate) tls: TlsSource,
     pub(crate) payload_limit: PayloadLimit,
+    pub(crate) handshake_timeout: Duration,
     pub(crate) error_delay: DelayRange,
     pub(crate) faults: Faults,
     pub(crate) seed: u64,
@@ -164,6 +165,7 @@ impl MockConfig {
             feedback_addr: local,
             tls,
             payload_limit: PayloadLimit::BINARY,
+            handshake_timeout: Duration::from_secs(10),
             error_delay: DelayRange::APPLE,
             faults: Faults::default(),
             seed: 0,
@@ -189,6 +191,14 @@ impl MockConfig {
     /// The largest payload accepted. Default [`PayloadLimit::BINARY`] (2048 bytes).
     pub fn payload_limit(mut self, limit: PayloadLimit) -> Self {
         self.payload_limit = limit;
+        self
+    }
+
+    /// How long a client may take to finish the TLS handshake before it is dropped and counted
+    /// in [`MockStats::handshake_failures`](crate::MockStats::handshake_failures) (default 10 s),
+    /// so connections that never handshake cannot pile up.
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
         self
     }
 
@@ -291,6 +301,7 @@ impl fmt::Debug for MockConfig {
             .field("gateway_addr", &self.gateway_addr)
             .field("feedback_addr", &self.feedback_addr)
             .field("payload_limit", &self.payload_limit)
+            .field("handshake_timeout", &self.handshake_timeout)
             .field("error_delay", &self.error_delay)
             .field("faults", &self.faults)
             .field("seed", &self.seed)

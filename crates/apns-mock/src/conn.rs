@@ -22,6 +22,7 @@ pub(crate) const TURN_BUDGET: usize = 1 << 20;
 #[derive(Debug)]
 pub(crate) struct Settings {
     pub(crate) limit: PayloadLimit,
+    pub(crate) handshake_timeout: Duration,
     pub(crate) error_delay: DelayRange,
     pub(crate) faults: Faults,
     pub(crate) recording: bool,
@@ -53,11 +54,22 @@ pub(crate) struct Io {
     pub(crate) socket: TcpStream,
     pub(crate) tls: ServerConnection,
     interest: Interest,
+    handshake_deadline: Instant,
 }
 
 impl Io {
-    pub(crate) fn new(socket: TcpStream, tls: ServerConnection) -> Self {
-        Self { socket, tls, interest: Interest::READABLE }
+    pub(crate) fn new(socket: TcpStream, tls: ServerConnection, handshake_deadline: Instant) -> Self {
+        Self { socket, tls, interest: Interest::READABLE, handshake_deadline }
+    }
+
+    /// While the handshake is unfinished: when the client runs out of time.
+    pub(crate) fn handshake_deadline(&self) -> Option<Instant> {
+        self.tls.is_handshaking().then_some(self.handshake_deadline)
+    }
+
+    /// Whether the handshake is still unfinished at `now`, past its deadline.
+    pub(crate) fn handshake_expired(&self, now: Instant) -> bool {
+        self.handshake_deadline().is_some_and(|deadline| deadline <= now)
     }
 
     /// Writes pending TLS records until done or the socket is full.

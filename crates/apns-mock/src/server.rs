@@ -131,6 +131,7 @@ impl MockServer {
             tls,
             settings: Settings {
                 limit: config.payload_limit,
+                handshake_timeout: config.handshake_timeout,
                 error_delay: config.error_delay,
                 faults: config.faults,
                 recording,
@@ -280,10 +281,11 @@ impl Conn {
     }
 
     fn deadline(&self) -> Option<Instant> {
-        match self {
-            Self::Gateway(conn) => conn.deadline(),
-            Self::Feedback(conn) => conn.deadline(),
-        }
+        let (own, io) = match self {
+            Self::Gateway(conn) => (conn.deadline(), &conn.io),
+            Self::Feedback(conn) => (conn.deadline(), &conn.io),
+        };
+        own.into_iter().chain(io.handshake_deadline()).min()
     }
 }
 
@@ -415,7 +417,7 @@ impl EventLoop {
                 self.free.push(index);
                 continue;
             }
-            let io = Io::new(socket, tls);
+            let io = Io::new(socket, tls, now + self.settings.handshake_timeout);
             let conn = match service {
                 Service::Gateway => {
                     self.gateway_count += 1;
@@ -445,9 +447,15 @@ impl EventLoop {
         };
         let mut ctx =
             Ctx { settings: &self.settings, tally: &mut self.tally, records: &mut self.records, now };
-        let next = match conn {
-            Conn::Gateway(gateway) => gateway.drive(&mut ctx),
-            Conn::Feedback(feedback) => feedback.drive(&mut ctx),
+        let next = if conn.io().handshake_expired(now) {
+            tracing::debug!("TLS handshake timed out");
+            ctx.tally.add(Counter::HandshakeFailures, 1);
+            Next::Close
+        } else {
+            match conn {
+                Conn::Gateway(gateway) => gateway.drive(&mut ctx),
+                Conn::Feedback(feedback) => feedback.drive(&mut ctx),
+            }
         };
         let token = Token(index + FIRST_CONN);
         let next = match next {

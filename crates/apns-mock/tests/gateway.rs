@@ -317,6 +317,21 @@ fn plain_tcp_garbage_instead_of_tls_is_refused() {
 }
 
 #[test]
+fn a_client_that_never_handshakes_is_dropped_and_others_are_served() {
+    let pki = pki();
+    let server = MockServer::start(quick(&pki).handshake_timeout(Duration::from_millis(500))).unwrap();
+    let mut silent = std::net::TcpStream::connect(server.gateway_addr()).unwrap();
+    silent.set_read_timeout(Some(TIMEOUT)).unwrap();
+    let mut client = connect(&server, &pki);
+    // The mock closes the silent connection: the read ends instead of timing out.
+    let mut rest = Vec::new();
+    assert_eq!(std::io::Read::read_to_end(&mut silent, &mut rest).map(|_| rest.len()).ok(), Some(0));
+    assert!(server.wait_for(|s| s.handshake_failures == 1, TIMEOUT));
+    send(&mut client, &encode(&[notification(1, token(1))], Format::Frame));
+    assert!(server.wait_for_accepted(1, TIMEOUT));
+}
+
+#[test]
 fn a_client_disconnecting_mid_frame_does_not_disturb_others() {
     let pki = pki();
     let server = MockServer::start(quick(&pki)).unwrap();
