@@ -413,31 +413,25 @@ impl Engine {
     }
 
     fn drive_slot(&mut self, index: usize, now: Instant) {
+        let closing = self.closing.is_some();
         let slot = &mut self.slots[index];
         if slot.buffer.poll_timeout().is_some_and(|t| t <= now) {
             slot.buffer.handle_timeout(now);
         }
-        if slot.conn.is_some() {
-            if let Some(ending) = self.drive_conn(index, now) {
-                self.end_conn(index, now, ending);
-            }
-        }
-        let closing = self.closing.is_some();
-        let slot = &mut self.slots[index];
         if closing && !slot.probe_pending && slot.buffer.unsettled() > 0 {
-            if let Ok(Confirmation::Queued) | Err(apns_resend::ConfirmError::AlreadyPending) =
-                slot.buffer.confirm()
-            {
+            // Unsupported (the simple format) counts as pending too: the notifications then
+            // settle by age alone.
+            if !matches!(slot.buffer.confirm(), Ok(Confirmation::Settled)) {
                 slot.probe_pending = true;
             }
         }
         if slot.conn.is_none() && slot.buffer.wants_write() && slot.next_attempt.is_none_or(|t| t <= now) {
             self.connect(index, now);
-            // Drive once: a refused loopback connect may already be known.
-            if self.slots[index].conn.is_some() {
-                if let Some(ending) = self.drive_conn(index, now) {
-                    self.end_conn(index, now, ending);
-                }
+        }
+        // Driven right after the connect too: a refused loopback connect may already be known.
+        if self.slots[index].conn.is_some() {
+            if let Some(ending) = self.drive_conn(index, now) {
+                self.end_conn(index, now, ending);
             }
         }
         self.poll_buffer_events(index);
@@ -461,6 +455,7 @@ impl Engine {
         let connect_timeout = self.config.connect_timeout;
         let chunk = self.config.write_chunk.max(1024);
         let counters = &self.shared.counters;
+        let on_event = &mut self.on_event;
         let slot = &mut self.slots[index];
         let conn = slot.conn.as_mut()?;
         match conn.stream.poll_connected() {
@@ -497,6 +492,9 @@ impl Engine {
                         "error response"
                     );
                     counters.error_responses.fetch_add(1, Relaxed);
+                    if let Some(handler) = on_event.as_mut() {
+                        handler(Event::ErrorResponse { connection: index, response });
+                    }
                     slot.buffer.handle_error_response(now, response);
                     slot.received.clear();
                     // The gateway discards everything after the failed notification and closes:
@@ -728,6 +726,10 @@ impl Engine {
         }
         if let Some(closing) = &self.closing {
             consider(Some(closing.deadline));
+            // A confirmation to queue (after a failed one) waits for no event.
+            if self.slots.iter().any(|slot| !slot.probe_pending && slot.buffer.unsettled() > 0) {
+                consider(Some(Instant::now()));
+            }
         }
         deadline
     }

@@ -53,6 +53,15 @@ pub enum Event {
         /// Whether it named a notification already presumed accepted.
         late: bool,
     },
+    /// The gateway sent an error response (any status, including 10, shutdown), before the
+    /// notifications it settles are reported. `response.id` is the wire identifier, not the
+    /// user's: the [`Event::Finished`] events that follow carry the user's identifiers.
+    ErrorResponse {
+        /// The connection slot.
+        connection: usize,
+        /// The response as received.
+        response: ErrorResponse,
+    },
     /// A connection with nothing left to settle was closed after the idle timeout; the next
     /// send reopens it.
     IdleClosed {
