@@ -309,11 +309,23 @@ struct Engine {
     scratch: Vec<Notification>,
 }
 
+impl Drop for Engine {
+    /// However the loop ends (even by a bug's panic), callers waiting for room are released.
+    fn drop(&mut self) {
+        if let Ok(mut inbox) = self.shared.inbox.lock() {
+            inbox.closed = true;
+        }
+        self.shared.not_full.notify_all();
+    }
+}
+
 /// Notifications given to one slot before moving to the next.
 const DISTRIBUTION_CHUNK: usize = 1024;
 
 impl Engine {
     fn run(mut self) {
+        let span = tracing::info_span!("apns-io", gateway = %self.config.gateway);
+        let _entered = span.enter();
         let mut events = Events::with_capacity(256);
         loop {
             let now = Instant::now();

@@ -67,6 +67,10 @@ pub struct Collector {
 }
 
 impl Collector {
+    pub fn from_receiver(rx: Receiver<Event>) -> Self {
+        Self::new(rx)
+    }
+
     fn new(rx: Receiver<Event>) -> Self {
         Self { rx, reports: HashMap::new(), others: Vec::new() }
     }
