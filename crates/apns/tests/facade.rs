@@ -1,0 +1,256 @@
+//! The facade end to end against the in-process mock: every PyAPNs operation, the outcomes,
+//! the listeners, closing.
+
+use std::sync::mpsc::channel;
+use std::time::{Duration, Instant};
+
+use apns::mock::{FeedbackEntry, LocalMock};
+use apns::{
+    DeviceToken, Error, FailReason, Frame, Notification, Outcome, Payload, PayloadLimit, Priority, Status,
+};
+
+const TIMEOUT: Duration = Duration::from_secs(20);
+
+fn token(byte: u8) -> DeviceToken {
+    DeviceToken::new([byte; 32])
+}
+
+fn notification(byte: u8, id: u32) -> Notification {
+    let payload = Payload::new().alert(format!("n{id}")).encode(PayloadLimit::BINARY).unwrap();
+    Notification::new(token(byte), payload).with_id(id)
+}
+
+#[test]
+fn send_notification_is_accepted_with_the_payload_bytes() {
+    let mock = LocalMock::start_with(|config| config.record_in_memory(10)).unwrap();
+    let apns = mock.builder().build().unwrap();
+    let payload = Payload::new().alert("Hello World!").sound("default").badge(1);
+    apns.gateway().send_notification(token(1), &payload).unwrap();
+    let summary = apns.gateway().close(TIMEOUT);
+    assert!(summary.settled);
+    assert_eq!(summary.counters.accepted, 1);
+    // The close's confirmation probe is recorded too, rejected.
+    let records: Vec<_> = mock
+        .server()
+        .records()
+        .into_iter()
+        .filter(|r| r.outcome == apns::mock::RecordOutcome::Accepted)
+        .collect();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].payload, br#"{"aps":{"alert":"Hello World!","sound":"default","badge":1}}"#);
+    assert_eq!(records[0].token, [1; 32]);
+}
+
+#[test]
+fn frame_keeps_identifier_expiry_and_priority() {
+    let mock = LocalMock::start_with(|config| config.record_in_memory(10)).unwrap();
+    let apns = mock.builder().build().unwrap();
+    let payload = Payload::new().alert("Hello World!");
+    let mut frame = Frame::new();
+    frame.add_item(token(1), &payload, 7, 1_900_000_000, Priority::Immediate).unwrap();
+    frame.add_item(token(2), &payload, 8, 0, Priority::PowerConsiderate).unwrap();
+    let outcomes = apns.gateway().outcomes();
+    apns.gateway().send_batch(frame).unwrap();
+    assert!(apns.gateway().close(TIMEOUT).settled);
+    let ids: Vec<(u32, Outcome)> = outcomes.map(|report| (report.id.get(), report.outcome)).collect();
+    assert_eq!(ids, [(7, Outcome::Accepted), (8, Outcome::Accepted)]);
+    let records: Vec<_> = mock
+        .server()
+        .records()
+        .into_iter()
+        .filter(|r| r.outcome == apns::mock::RecordOutcome::Accepted)
+        .collect();
+    let seen: Vec<(u32, u8)> = records.iter().map(|record| (record.expiry, record.priority)).collect();
+    assert_eq!(seen, [(1_900_000_000, 10), (0, 5)]);
+}
+
+#[test]
+fn response_listener_hears_rejections_with_the_users_identifier() {
+    let mock = LocalMock::start_with(|config| config.reject(token(0xba), Status::INVALID_TOKEN)).unwrap();
+    let apns = mock.builder().build().unwrap();
+    let (tx, responses) = channel();
+    apns.gateway().register_response_listener(move |response| {
+        let _ = tx.send(*response);
+    });
+    let outcomes = apns.gateway().outcomes();
+    let sends = [notification(1, 1), notification(0xba, 2), notification(3, 3), notification(4, 4)];
+    apns.gateway().send_all(sends).unwrap();
+    let summary = apns.gateway().close(TIMEOUT);
+    assert!(summary.settled);
+    let responses: Vec<_> = responses.try_iter().collect();
+    assert_eq!(responses.len(), 1);
+    assert_eq!(responses[0].status, Status::INVALID_TOKEN);
+    assert_eq!(responses[0].id.map(|id| id.get()), Some(2));
+    assert_eq!(responses[0].token, Some(token(0xba)));
+    let mut outcomes: Vec<(u32, Outcome)> =
+        outcomes.map(|report| (report.id.get(), report.outcome)).collect();
+    outcomes.sort_by_key(|&(id, _)| id);
+    assert_eq!(
+        outcomes,
+        [
+            (1, Outcome::Accepted),
+            (2, Outcome::Rejected(Status::INVALID_TOKEN)),
+            (3, Outcome::Accepted),
+            (4, Outcome::Accepted)
+        ]
+    );
+    assert_eq!(summary.counters.rejected, 1);
+    assert_eq!(mock.server().stats().accepted, 3);
+}
+
+#[test]
+fn response_listener_hears_shutdowns_too() {
+    let mock = LocalMock::start_with(|config| config.shutdown_every(2)).unwrap();
+    let apns = mock.builder().build().unwrap();
+    let (tx, responses) = channel();
+    apns.gateway().register_response_listener(move |response| {
+        let _ = tx.send(*response);
+    });
+    apns.gateway().send_all((1..=3).map(|id| notification(1, id))).unwrap();
+    let summary = apns.gateway().close(TIMEOUT);
+    assert!(summary.settled);
+    assert_eq!(summary.counters.accepted, 3);
+    let responses: Vec<_> = responses.try_iter().collect();
+    assert!(!responses.is_empty());
+    assert!(responses.iter().all(|r| r.status == Status::SHUTDOWN && r.id.is_none()), "{responses:?}");
+}
+
+#[test]
+fn on_outcome_sees_every_notification_once() {
+    let mock = LocalMock::start_with(|config| config.reject(token(9), Status::MISSING_PAYLOAD)).unwrap();
+    let apns = mock.builder().build().unwrap();
+    let (tx, reports) = channel();
+    apns.gateway().on_outcome(move |report| {
+        let _ = tx.send(report.clone());
+    });
+    let n = 200u32;
+    apns.gateway().send_all((0..n).map(|id| notification(if id % 50 == 7 { 9 } else { 1 }, id))).unwrap();
+    assert!(apns.gateway().close(TIMEOUT).settled);
+    let mut ids: Vec<u32> = reports.try_iter().map(|report| report.id.get()).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, (0..n).collect::<Vec<_>>());
+    let counters = apns.gateway().counters();
+    assert_eq!(counters.rejected, 4);
+    assert_eq!(counters.accepted, u64::from(n) - 4);
+}
+
+#[test]
+fn feedback_items_are_tokens_and_times() {
+    let entries =
+        [FeedbackEntry::new(1_600_000_000, token(0xaa)), FeedbackEntry::new(1_600_000_001, token(0xbb))];
+    let mock =
+        LocalMock::start_with(|config| config.feedback_tuples(entries).feedback_chunks(Some(3))).unwrap();
+    let apns = mock.builder().build().unwrap();
+    let items: Vec<_> = apns.feedback().items().unwrap().collect();
+    let expected = [
+        (token(0xaa), std::time::UNIX_EPOCH + Duration::from_secs(1_600_000_000)),
+        (token(0xbb), std::time::UNIX_EPOCH + Duration::from_secs(1_600_000_001)),
+    ];
+    assert_eq!(items, expected);
+    // A new connection lists them again (the mock does not forget).
+    assert_eq!(apns.feedback().items().unwrap().len(), 2);
+}
+
+#[test]
+fn simple_mode_presumes_acceptance() {
+    let mock = LocalMock::start().unwrap();
+    let apns = mock
+        .builder()
+        .enhanced(false)
+        .resend(apns::resend::Config::default().max_age(Duration::from_millis(100)))
+        .build()
+        .unwrap();
+    let outcomes = apns.gateway().outcomes();
+    apns.gateway().send_notification(token(1), &Payload::new().alert("simple")).unwrap();
+    let report = outcomes.next_timeout(TIMEOUT).unwrap();
+    assert_eq!(report.outcome, Outcome::PresumedAccepted);
+    assert!(mock.server().wait_for_accepted(1, TIMEOUT));
+    assert_eq!(mock.server().records().len(), 0, "records are off by default");
+}
+
+#[test]
+fn force_close_is_immediate_and_later_sends_give_the_notification_back() {
+    let mock = LocalMock::start_with(|config| config.stall_every(1, Duration::from_secs(30))).unwrap();
+    let apns = mock.builder().build().unwrap();
+    apns.gateway().send_all((0..100).map(|id| notification(1, id))).unwrap();
+    let started = Instant::now();
+    let summary = apns.gateway().force_close();
+    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    assert!(!summary.settled);
+    assert_eq!(summary.counters.failed + summary.unsent.len() as u64 + summary.counters.accepted, 100);
+    match apns.gateway().send(notification(1, 500)) {
+        Err(Error::Closed { unsent }) => assert_eq!(unsent[0].id.get(), 500),
+        other => panic!("expected Closed, got {other:?}"),
+    }
+    // Closing again is harmless.
+    assert!(apns.gateway().close(TIMEOUT).settled);
+}
+
+#[test]
+fn flush_settles_everything_and_the_gateway_stays_usable() {
+    let mock = LocalMock::start().unwrap();
+    let apns = mock.builder().build().unwrap();
+    apns.gateway().send_all((0..10).map(|id| notification(1, id))).unwrap();
+    let first = apns.gateway().flush(TIMEOUT).unwrap();
+    assert!(first.settled);
+    assert_eq!(first.counters.accepted, 10);
+    apns.gateway().send_all((10..15).map(|id| notification(1, id))).unwrap();
+    let last = apns.gateway().close(TIMEOUT);
+    assert!(last.settled);
+    assert_eq!(last.counters.accepted, 15);
+    assert_eq!(apns.gateway().counters().accepted, 15);
+}
+
+#[test]
+fn certificate_files_and_an_address_with_a_server_name() {
+    let mock = LocalMock::start().unwrap();
+    let dir = std::env::temp_dir().join(format!("apns-facade-files-{}", std::process::id()));
+    mock.pki().write_to(&dir).unwrap();
+    let apns = apns::Apns::builder()
+        .gateway(&mock.server().gateway_addr().to_string())
+        .feedback(&mock.server().feedback_addr().to_string())
+        .server_name("localhost")
+        .cert_file(dir.join("client.pem"))
+        .key_file(dir.join("client.key"))
+        .ca_file(dir.join("ca.pem"))
+        .build()
+        .unwrap();
+    apns.gateway().send_notification(token(1), &Payload::new().badge(1)).unwrap();
+    assert_eq!(apns.gateway().close(TIMEOUT).counters.accepted, 1);
+    assert_eq!(apns.feedback().items().unwrap().len(), 0);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn errors_name_their_cause() {
+    let missing = apns::Apns::builder().cert_file("/no/such/cert.pem").key_file("/no/such/key.pem").build();
+    let message = missing.err().unwrap().to_string();
+    assert!(message.contains("/no/such/cert.pem"), "{message}");
+    let bad_token = "b5bb9d8014a0f9b1d61e21e796d78dccdf1352f23cd32812f4850b87".parse::<DeviceToken>();
+    assert!(bad_token.unwrap_err().to_string().contains("32 bytes"));
+    let mock = LocalMock::start().unwrap();
+    let apns = mock.builder().build().unwrap();
+    let huge = Payload::new().alert("x".repeat(3000));
+    match apns.gateway().send_notification(token(1), &huge) {
+        Err(Error::Payload(error)) => assert!(error.to_string().contains("2048"), "{error}"),
+        other => panic!("expected a payload error, got {other:?}"),
+    }
+}
+
+#[test]
+fn an_unreachable_gateway_fails_the_notifications_and_says_why() {
+    let mock = LocalMock::start().unwrap();
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let apns = mock
+        .builder()
+        .gateway_endpoint(apns::Endpoint::at("localhost", closed_port))
+        .max_connect_failures(1)
+        .build()
+        .unwrap();
+    let outcomes = apns.gateway().outcomes();
+    apns.gateway().send(notification(1, 1)).unwrap();
+    let report = outcomes.next_timeout(TIMEOUT).unwrap();
+    assert_eq!(report.outcome, Outcome::Failed(FailReason::Abandoned));
+    let error = apns.gateway().last_connect_error().unwrap();
+    assert!(error.contains("refused") || error.contains("connect"), "{error}");
+}
