@@ -21,7 +21,7 @@ use crate::stream::{ReadStatus, StreamError, TlsStream};
 
 const WAKER: Token = Token(usize::MAX);
 /// Tokens of feedback connections start here; gateway connections use their slot index.
-const FEEDBACK_BASE: usize = 1 << 32;
+const FEEDBACK_BASE: usize = usize::MAX / 2;
 
 /// A handle to the event loop: hand it notifications from any thread (it is `Sync`), read its
 /// counters, fetch feedback, close it.

@@ -251,3 +251,21 @@ impl Config {
         self
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn apple_endpoints() {
+        assert_eq!(Endpoint::gateway().to_string(), "gateway.push.apple.com:2195");
+        assert_eq!(Endpoint::gateway_sandbox().to_string(), "gateway.sandbox.push.apple.com:2195");
+        assert_eq!(Endpoint::feedback().to_string(), "feedback.push.apple.com:2196");
+        assert_eq!(Endpoint::feedback_sandbox().to_string(), "feedback.sandbox.push.apple.com:2196");
+        let local = Endpoint::at("localhost", "127.0.0.1:4242".parse().unwrap());
+        assert_eq!((local.host(), local.port()), ("localhost", 4242));
+        assert_eq!(local.resolve().unwrap(), "127.0.0.1:4242".parse().unwrap());
+        assert!(local.server_name().is_some());
+        assert!(Endpoint::new("not a host name", 1).server_name().is_none());
+    }
+}
