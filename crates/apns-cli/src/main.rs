@@ -21,6 +21,13 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Send notifications: one from flags (--token ...) or many from a JSON-lines file (--file).
+    Send(Box<cmd::send::Args>),
+    /// List the devices the feedback service reports, one per line.
+    Feedback(cmd::feedback::Args),
+    /// Try everything in a few seconds: certificates, an in-process mock, 100,000 notifications,
+    /// rejections, a dropped connection, feedback.
+    Demo(cmd::demo::Args),
     /// Write a test PKI: a CA, a server certificate (localhost, 127.0.0.1) and a client
     /// certificate, as PEM files.
     Certs(cmd::certs::Args),
@@ -31,6 +38,9 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Send(args) => cmd::send::run(*args),
+        Command::Feedback(args) => cmd::feedback::run(args),
+        Command::Demo(args) => cmd::demo::run(args),
         Command::Certs(args) => cmd::certs::run(args),
         Command::Mock(args) => cmd::mock::run(*args),
     };

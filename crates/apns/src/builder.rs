@@ -29,6 +29,8 @@ pub struct Builder {
     gateway: Result<Endpoint, Error>,
     feedback: Result<Endpoint, Error>,
     server_name: Option<String>,
+    /// Which of gateway and feedback were given as `HOST:PORT` (the server name applies to them).
+    named: (bool, bool),
     cert_file: Option<PathBuf>,
     key_file: Option<PathBuf>,
     p12: Option<(PathBuf, String)>,
@@ -52,6 +54,7 @@ impl Default for Builder {
             gateway: Ok(Endpoint::gateway()),
             feedback: Ok(Endpoint::feedback()),
             server_name: None,
+            named: (false, false),
             cert_file: None,
             key_file: None,
             p12: None,
@@ -94,12 +97,14 @@ impl Builder {
     /// Any gateway, as `HOST:PORT` (a mock, a proxy). Checked by [`build`](Self::build).
     pub fn gateway(mut self, address: &str) -> Self {
         self.gateway = parse_address(address);
+        self.named.0 = true;
         self
     }
 
     /// Any feedback service, as `HOST:PORT`. Checked by [`build`](Self::build).
     pub fn feedback(mut self, address: &str) -> Self {
         self.feedback = parse_address(address);
+        self.named.1 = true;
         self
     }
 
@@ -116,7 +121,8 @@ impl Builder {
     }
 
     /// The name the server certificates must carry, when it differs from the host connected to
-    /// (e.g. `localhost` for a mock reached as `127.0.0.1`).
+    /// (e.g. `localhost` for a mock reached as `127.0.0.1`). Applies to the addresses given with
+    /// [`gateway`](Self::gateway) and [`feedback`](Self::feedback).
     pub fn server_name(mut self, name: impl Into<String>) -> Self {
         self.server_name = Some(name.into());
         self
@@ -251,8 +257,8 @@ impl Builder {
         }
         let tls: Arc<rustls::ClientConfig> = tls.build()?;
         let name = self.server_name.as_deref();
-        let gateway = rename(self.gateway?, name)?;
-        let feedback = rename(self.feedback?, name)?;
+        let gateway = rename(self.gateway?, name.filter(|_| self.named.0))?;
+        let feedback = rename(self.feedback?, name.filter(|_| self.named.1))?;
         let resend = self.resend.format(self.format);
         let settings = Settings {
             gateway: gateway.clone(),

@@ -1,7 +1,11 @@
 //! The subcommands, and the error type they share.
 
 pub(crate) mod certs;
+mod connect;
+pub(crate) mod demo;
+pub(crate) mod feedback;
 pub(crate) mod mock;
+pub(crate) mod send;
 
 use std::fmt;
 

@@ -1,0 +1,411 @@
+//! `apns send`: one notification from flags, or many from a JSON-lines file.
+//!
+//! Exit 0 when every notification was accepted, 1 if any was rejected or failed (or the gateway
+//! could not be reached), 2 for usage and configuration errors. `--json` prints one summary
+//! line: `{"sent":N,"accepted":N,"rejected":[{"id":..,"token":..,"status":..,"reason":".."}],
+//! "resent":N,"unconfirmed":N,"failed":N,"elapsed_s":..}`.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use apns::{Alert, Apns, DeviceToken, Format, Notification, Payload, PayloadLimit, Priority};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::{Map, Value};
+
+use super::connect::{cli_error, rejected_json, Tally, TlsArgs};
+use super::CliError;
+
+/// Arguments of `apns send`.
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["token", "file"])))]
+pub(crate) struct Args {
+    /// The gateway as HOST:PORT (default: Apple's production gateway).
+    #[arg(long, value_name = "HOST:PORT", conflicts_with = "sandbox")]
+    gateway: Option<String>,
+    /// Apple's sandbox gateway.
+    #[arg(long)]
+    sandbox: bool,
+    #[command(flatten)]
+    tls: TlsArgs,
+    /// The device token, 64 hex digits.
+    #[arg(long, value_name = "HEX", conflicts_with = "file")]
+    token: Option<String>,
+    /// The alert text.
+    #[arg(long, value_name = "TEXT")]
+    alert: Option<String>,
+    /// The badge number.
+    #[arg(long, value_name = "N")]
+    badge: Option<u32>,
+    /// The sound.
+    #[arg(long, value_name = "S")]
+    sound: Option<String>,
+    /// The notification category.
+    #[arg(long, value_name = "C")]
+    category: Option<String>,
+    /// Sets `content-available: 1`.
+    #[arg(long)]
+    content_available: bool,
+    /// Sets `mutable-content: 1`.
+    #[arg(long)]
+    mutable_content: bool,
+    /// A JSON object merged at the top level of the payload.
+    #[arg(long, value_name = "JSON")]
+    custom: Option<String>,
+    /// The notification identifier.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    id: u32,
+    /// When Apple may give up delivering, UNIX seconds (0: try once).
+    #[arg(long, value_name = "UNIX", default_value_t = 0)]
+    expiry: u32,
+    /// The priority: 10 (immediate) or 5 (power considerate).
+    #[arg(long, value_name = "10|5", default_value_t = 10, value_parser = parse_priority)]
+    priority: u8,
+    /// Notifications as JSON lines (`-`: standard input); see the README for the fields.
+    #[arg(long, value_name = "FILE|-")]
+    file: Option<PathBuf>,
+    /// Skip (and report) bad lines of --file instead of failing before sending anything.
+    #[arg(long, requires = "file")]
+    skip_bad_lines: bool,
+    /// The wire format.
+    #[arg(long, value_name = "FORMAT", default_value = "frame", value_parser = ["frame", "enhanced", "simple"])]
+    format: String,
+    /// Gateway connections to share the load.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    connections: usize,
+    /// Print one JSON summary line on stdout at the end.
+    #[arg(long)]
+    json: bool,
+}
+
+pub(crate) fn run(args: Args) -> Result<(), CliError> {
+    let notifications = notifications(&args)?;
+    let format = match args.format.as_str() {
+        "simple" => Format::Simple,
+        "enhanced" => Format::Enhanced,
+        _ => Format::Frame,
+    };
+    if args.connections == 0 {
+        return Err(CliError::Config("--connections must be at least 1".into()));
+    }
+    let mut builder = Apns::builder().format(format).connections(args.connections);
+    if args.sandbox {
+        builder = builder.sandbox();
+    }
+    if let Some(gateway) = &args.gateway {
+        builder = builder.gateway(gateway);
+    }
+    let apns = args.tls.apply(builder).build().map_err(cli_error)?;
+    let summary = send(&apns, notifications, args.json)?;
+    summary.finish()
+}
+
+/// What a send run produced.
+pub(crate) struct SendSummary {
+    pub(crate) tally: Tally,
+    pub(crate) counters: apns::Counters,
+    pub(crate) elapsed: Duration,
+    pub(crate) connect_error: Option<String>,
+    pub(crate) endpoint: String,
+    pub(crate) json: bool,
+}
+
+/// Sends everything with a progress bar, closes gracefully and tallies the outcomes.
+pub(crate) fn send(
+    apns: &Apns,
+    notifications: Vec<Notification>,
+    json: bool,
+) -> Result<SendSummary, CliError> {
+    let total = notifications.len() as u64;
+    let bar = if total >= 1000 {
+        ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr())
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {bar:40} {pos}/{len} settled, {per_sec} ({eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let on_each = bar.clone();
+    let tally = Tally::listen(apns.gateway(), move || on_each.inc(1));
+    let started = Instant::now();
+    for chunk in notifications.chunks(1024) {
+        apns.gateway().send_all(chunk.iter().cloned()).map_err(cli_error)?;
+    }
+    let summary = apns.gateway().close(Duration::from_secs(120));
+    bar.finish_and_clear();
+    Ok(SendSummary {
+        tally: Tally::take(&tally),
+        counters: summary.counters,
+        elapsed: started.elapsed(),
+        connect_error: apns.gateway().last_connect_error(),
+        endpoint: apns.gateway().endpoint().to_string(),
+        json,
+    })
+}
+
+impl SendSummary {
+    /// `{"sent":..,"accepted":..,...}`.
+    pub(crate) fn json_line(&self) -> String {
+        let tally = &self.tally;
+        serde_json::json!({
+            "sent": self.counters.submitted,
+            "accepted": tally.accepted + tally.presumed,
+            "rejected": tally.rejected.iter().map(rejected_json).collect::<Vec<_>>(),
+            "resent": self.counters.resent,
+            "unconfirmed": tally.presumed,
+            "failed": tally.failed,
+            "elapsed_s": (self.elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
+        })
+        .to_string()
+    }
+
+    /// Prints the summary and turns failures into the exit status.
+    pub(crate) fn finish(self) -> Result<(), CliError> {
+        let tally = &self.tally;
+        if self.json {
+            print_line(&self.json_line())?;
+        } else {
+            print_line(&format!(
+                "sent {} in {:.2} s: {} accepted ({} unconfirmed), {} rejected, {} failed, {} resent",
+                self.counters.submitted,
+                self.elapsed.as_secs_f64(),
+                tally.accepted + tally.presumed,
+                tally.presumed,
+                tally.rejected.len(),
+                tally.failed,
+                self.counters.resent,
+            ))?;
+            for report in &tally.rejected {
+                if let apns::Outcome::Rejected(status) = report.outcome {
+                    print_line(&format!("rejected: id {} token {}: {status}", report.id, report.token))?;
+                }
+            }
+        }
+        if self.counters.connections == 0 {
+            if let Some(error) = &self.connect_error {
+                return Err(CliError::Runtime(format!("cannot connect to {}: {error}", self.endpoint)));
+            }
+        }
+        if !tally.rejected.is_empty() || tally.failed > 0 {
+            return Err(CliError::Runtime(format!(
+                "{} notifications rejected, {} failed",
+                tally.rejected.len(),
+                tally.failed
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn parse_priority(text: &str) -> Result<u8, String> {
+    match text {
+        "10" => Ok(10),
+        "5" => Ok(5),
+        _ => Err("the priority is 10 (immediate) or 5 (power considerate)".into()),
+    }
+}
+
+pub(crate) fn print_line(line: &str) -> Result<(), CliError> {
+    let mut stdout = io::stdout().lock();
+    writeln!(stdout, "{line}")
+        .and_then(|()| stdout.flush())
+        .map_err(|error| CliError::Runtime(format!("cannot write to stdout: {error}")))
+}
+
+fn notifications(args: &Args) -> Result<Vec<Notification>, CliError> {
+    if let Some(path) = &args.file {
+        return read_file(path, args.skip_bad_lines);
+    }
+    let token = args.token.as_deref().unwrap_or_default();
+    let token: DeviceToken = token.parse().map_err(|e| CliError::Config(format!("--token: {e}")))?;
+    let mut payload = Payload::new();
+    if let Some(alert) = &args.alert {
+        payload = payload.alert(alert.as_str());
+    }
+    if let Some(badge) = args.badge {
+        payload = payload.badge(badge);
+    }
+    if let Some(sound) = &args.sound {
+        payload = payload.sound(sound.as_str());
+    }
+    if let Some(category) = &args.category {
+        payload = payload.category(category.as_str());
+    }
+    payload = payload.content_available(args.content_available).mutable_content(args.mutable_content);
+    if let Some(custom) = &args.custom {
+        let object = match serde_json::from_str::<Value>(custom) {
+            Ok(Value::Object(object)) => object,
+            Ok(_) => return Err(CliError::Config("--custom must be a JSON object".into())),
+            Err(e) => return Err(CliError::Config(format!("--custom is not JSON: {e}"))),
+        };
+        payload = payload.custom_object(object).map_err(|e| CliError::Config(format!("--custom: {e}")))?;
+    }
+    let payload = payload.encode(PayloadLimit::BINARY).map_err(|e| CliError::Config(e.to_string()))?;
+    let priority = if args.priority == 5 { Priority::PowerConsiderate } else { Priority::Immediate };
+    Ok(vec![Notification::new(token, payload)
+        .with_id(args.id)
+        .with_expiry(args.expiry)
+        .with_priority(priority)])
+}
+
+fn read_file(path: &PathBuf, skip_bad_lines: bool) -> Result<Vec<Notification>, CliError> {
+    let name = path.display().to_string();
+    let reader: Box<dyn BufRead> = if name == "-" {
+        Box::new(BufReader::new(io::stdin()))
+    } else {
+        let file = File::open(path).map_err(|e| CliError::Config(format!("cannot read {name}: {e}")))?;
+        Box::new(BufReader::new(file))
+    };
+    let mut notifications = Vec::new();
+    for (index, line) in reader.lines().enumerate() {
+        let line = line.map_err(|e| CliError::Config(format!("cannot read {name}: {e}")))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        match parse_line(&line) {
+            Ok(notification) => notifications.push(notification),
+            Err(why) if skip_bad_lines => eprintln!("apns: {name}:{}: {why} (skipped)", index + 1),
+            Err(why) => return Err(CliError::Config(format!("{name}:{}: {why}", index + 1))),
+        }
+    }
+    Ok(notifications)
+}
+
+/// One line of `--file`: token, id, expiry, priority, and either `payload` or builder fields.
+pub(crate) fn parse_line(line: &str) -> Result<Notification, String> {
+    let value: Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
+    let Value::Object(mut object) = value else { return Err("not a JSON object".into()) };
+    let token = match object.remove("token") {
+        Some(Value::String(token)) => token.parse::<DeviceToken>().map_err(|e| e.to_string())?,
+        Some(_) => return Err("\"token\" must be a string of 64 hex digits".into()),
+        None => return Err("missing \"token\"".into()),
+    };
+    let number = |object: &mut Map<String, Value>, key: &str| -> Result<Option<u32>, String> {
+        match object.remove(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(value) => value
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .map(Some)
+                .ok_or_else(|| format!("\"{key}\" must be a whole number from 0 to 4294967295")),
+        }
+    };
+    let id = number(&mut object, "id")?.unwrap_or(0);
+    let expiry = number(&mut object, "expiry")?.unwrap_or(0);
+    let priority = match number(&mut object, "priority")? {
+        None | Some(10) => Priority::Immediate,
+        Some(5) => Priority::PowerConsiderate,
+        Some(other) => return Err(format!("\"priority\" must be 10 or 5, not {other}")),
+    };
+    let payload = match object.remove("payload") {
+        Some(Value::Object(payload)) => {
+            if let Some(key) = object.keys().next() {
+                return Err(format!("\"payload\" is sent as is: remove {key:?} or put it inside"));
+            }
+            let bytes = serde_json::to_vec(&Value::Object(payload)).map_err(|e| e.to_string())?;
+            apns::proto::EncodedPayload::new(bytes, PayloadLimit::BINARY).map_err(|e| e.to_string())?
+        }
+        Some(_) => return Err("\"payload\" must be a JSON object".into()),
+        None => build_payload(object)?.encode(PayloadLimit::BINARY).map_err(|e| e.to_string())?,
+    };
+    Ok(Notification::new(token, payload).with_id(id).with_expiry(expiry).with_priority(priority))
+}
+
+fn build_payload(object: Map<String, Value>) -> Result<Payload, String> {
+    let mut payload = Payload::new();
+    for (key, value) in object {
+        payload = match (key.as_str(), value) {
+            ("alert", Value::String(text)) => payload.alert(text),
+            ("alert", Value::Object(fields)) => payload.alert(alert(fields)?),
+            ("badge", value) => payload.badge(
+                value
+                    .as_u64()
+                    .and_then(|n| u32::try_from(n).ok())
+                    .ok_or("\"badge\" must be a whole number")?,
+            ),
+            ("sound", Value::String(sound)) => payload.sound(sound),
+            ("category", Value::String(category)) => payload.category(category),
+            ("content_available", Value::Bool(on)) => payload.content_available(on),
+            ("mutable_content", Value::Bool(on)) => payload.mutable_content(on),
+            ("custom", Value::Object(custom)) => payload.custom_object(custom).map_err(|e| e.to_string())?,
+            (
+                key @ ("alert" | "sound" | "category" | "content_available" | "mutable_content" | "custom"),
+                _,
+            ) => return Err(format!("\"{key}\" has the wrong type")),
+            (key, _) => return Err(format!("unknown field {key:?}")),
+        };
+    }
+    Ok(payload)
+}
+
+fn alert(fields: Map<String, Value>) -> Result<Alert, String> {
+    let mut alert = Alert::new();
+    for (key, value) in fields {
+        let text = |value: Value| match value {
+            Value::String(text) => Ok(text),
+            _ => Err(format!("alert \"{key}\" must be a string")),
+        };
+        alert = match key.as_str() {
+            "body" => alert.body(text(value)?),
+            "title" => alert.title(text(value)?),
+            "subtitle" => alert.subtitle(text(value)?),
+            "action-loc-key" => alert.action_loc_key(text(value)?),
+            "loc-key" => alert.loc_key(text(value)?),
+            "launch-image" => alert.launch_image(text(value)?),
+            "loc-args" => {
+                let args: Option<Vec<String>> = value
+                    .as_array()
+                    .map(|items| items.iter().map(|item| item.as_str().map(str::to_owned)).collect())
+                    .and_then(|args: Option<Vec<String>>| args);
+                alert.loc_args(args.ok_or("alert \"loc-args\" must be an array of strings")?)
+            }
+            other => return Err(format!("unknown alert field {other:?}")),
+        };
+    }
+    Ok(alert)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TOKEN: &str = "b5bb9d8014a0f9b1d61e21e796d78dccdf1352f23cd32812f4850b87b5bb9d80";
+
+    fn payload_text(line: &str) -> String {
+        String::from_utf8(parse_line(line).unwrap().payload.as_bytes().to_vec()).unwrap()
+    }
+
+    #[test]
+    fn lines_with_builder_fields() {
+        let line = format!(
+            r#"{{"token":"{TOKEN}","id":7,"expiry":5,"priority":5,"alert":{{"body":"hi","loc-args":["a"]}},"badge":2,"custom":{{"k":1}}}}"#
+        );
+        let notification = parse_line(&line).unwrap();
+        assert_eq!((notification.id.get(), notification.expiry.unix_seconds()), (7, 5));
+        assert_eq!(notification.priority, Priority::PowerConsiderate);
+        assert_eq!(
+            payload_text(&line),
+            r#"{"aps":{"alert":{"body":"hi","loc-args":["a"]},"badge":2},"k":1}"#
+        );
+    }
+
+    #[test]
+    fn raw_payload_is_sent_as_is() {
+        let line = format!(r#"{{"token":"{TOKEN}","payload":{{"z":1, "aps":{{"alert":"x"}}}}}}"#);
+        assert_eq!(payload_text(&line), r#"{"z":1,"aps":{"alert":"x"}}"#);
+    }
+
+    #[test]
+    fn bad_lines_say_why() {
+        let error = |line: &str| parse_line(line).unwrap_err();
+        assert!(error("{}").contains("missing \"token\""));
+        assert!(error(r#"{"token":"abc"}"#).contains("odd number"));
+        assert!(error(&format!(r#"{{"token":"{TOKEN}","priority":7}}"#)).contains("10 or 5"));
+        assert!(error(&format!(r#"{{"token":"{TOKEN}","colour":1}}"#)).contains("unknown field"));
+        let big = "x".repeat(3000);
+        assert!(error(&format!(r#"{{"token":"{TOKEN}","alert":"{big}"}}"#)).contains("over the limit"));
+        assert!(error("not json").contains("not JSON"));
+    }
+}
