@@ -14,6 +14,11 @@ use crate::event::{
 use crate::wire;
 use crate::{Config, ConfigError};
 
+/// The window never shrinks below `max_in_flight / MIN_WINDOW_DIVISOR`: four halvings from a
+/// full window suffice against any gateway that lets a sixteenth of it through, and a floor keeps
+/// the occasional drop from throttling small sends.
+const MIN_WINDOW_DIVISOR: usize = 16;
+
 /// Most [`Event::UnmatchedError`] events kept while nobody polls; later ones are only counted in
 /// [`Stats::unmatched_errors`], so a gateway flooding error responses cannot grow memory.
 const MAX_PENDING_DIAGNOSTICS: usize = 64;
@@ -89,6 +94,10 @@ pub struct SentBuffer {
     /// wait to be written (again). At most one entry is a probe.
     entries: VecDeque<Entry>,
     in_flight: usize,
+    /// The current limit on `in_flight`: `max_in_flight`, halved (down to a sixteenth of it)
+    /// after each close that left notifications of unknown fate, growing back by one per
+    /// notification settled.
+    window: usize,
     state: ConnectionState,
     /// Serial of the next write.
     next_serial: u64,
@@ -116,7 +125,7 @@ struct Entry {
     sent_at: Option<Instant>,
     writes: u32,
     uncertain_writes: u8,
-    /// Failures charged against `max_retries`.
+    /// Transient statuses charged against `max_retries`.
     retries: u8,
 }
 
@@ -131,6 +140,7 @@ impl SentBuffer {
     pub fn new(config: Config) -> Result<Self, ConfigError> {
         config.validate()?;
         Ok(Self {
+            window: config.max_in_flight,
             config,
             entries: VecDeque::new(),
             in_flight: 0,
@@ -198,8 +208,15 @@ impl SentBuffer {
     /// connection (it may also free room by aging entries, so `false` can turn `true` with time).
     pub fn wants_write(&self) -> bool {
         self.state == ConnectionState::Open
-            && self.in_flight < self.config.max_in_flight
+            && self.in_flight < self.window
             && self.entries.len() > self.in_flight
+    }
+
+    /// The current limit on notifications in flight: [`Config::max_in_flight`], or less after
+    /// closes that left notifications of unknown fate (see the crate docs, "Closes without an
+    /// error response").
+    pub fn window(&self) -> usize {
+        self.window
     }
 
     /// Where the current connection stands.
@@ -324,8 +341,9 @@ impl SentBuffer {
     ///
     /// Notifications still in flight that have not reached `max_age` had an unknown fate: the
     /// gateway may have processed them or not. They are written again on the next connection,
-    /// each counted as an uncertain write (a possible duplicate if later accepted) and as a
-    /// retry. The next write starts a new connection.
+    /// each counted as an uncertain write (a possible duplicate if later accepted, bounded by
+    /// [`Config::max_uncertain_writes`]), and the window is halved. The next write starts a new
+    /// connection.
     pub fn handle_close(&mut self, now: Instant) {
         self.expire(now);
         self.stats.closes += 1;
@@ -499,26 +517,32 @@ impl SentBuffer {
         self.in_flight = 0;
     }
 
-    /// Everything in flight had an unknown fate: charge a retry and an uncertain write to each,
-    /// give up those out of retries, and queue the rest again in order.
+    /// Everything in flight had an unknown fate: charge an uncertain write to each, give up
+    /// those over budget, queue the rest again in order, and halve the window.
+    ///
+    /// Halving matters when a gateway drops connections after a fixed number of notifications:
+    /// with a window as large as that number, every connection would spend itself on the same
+    /// resends and never get further. Halved, the next window fits, ages out (or is proved) and
+    /// the window grows back by one per settled notification.
     fn requeue_unknown_fate(&mut self) {
         let count = mem::take(&mut self.in_flight);
-        let max_retries = self.config.max_retries;
+        let floor = (self.config.max_in_flight / MIN_WINDOW_DIVISOR).max(1);
+        self.window = (count / 2).clamp(floor, self.config.max_in_flight);
+        let max_uncertain = self.config.max_uncertain_writes;
         let mut exhausted = false;
         for entry in self.entries.iter_mut().take(count) {
             entry.uncertain_writes = entry.uncertain_writes.saturating_add(1);
-            entry.retries = entry.retries.saturating_add(1);
-            exhausted |= entry.retries > max_retries;
+            exhausted |= entry.uncertain_writes > max_uncertain;
         }
         self.stats.uncertain_writes += count as u64;
         if !exhausted {
             return;
         }
-        // Rare (a poison notification): rebuild the queue without the exhausted entries.
+        // Rare (a gateway that never lets these through): rebuild the queue without them.
         let mut kept = VecDeque::with_capacity(self.entries.len());
         let entries = mem::take(&mut self.entries);
         for (index, entry) in entries.into_iter().enumerate() {
-            if index < count && entry.retries > max_retries {
+            if index < count && entry.uncertain_writes > max_uncertain {
                 let reason = FailReason::RetriesExhausted { last_status: None };
                 self.settle(entry, Outcome::Failed(reason));
             } else {
@@ -540,6 +564,10 @@ impl SentBuffer {
             }
         };
         self.payload_bytes = self.payload_bytes.saturating_sub(notification.payload.len());
+        if !matches!(outcome, Outcome::Failed(_)) {
+            // The gateway is processing again: regrow the window after a halving.
+            self.window = (self.window + 1).min(self.config.max_in_flight);
+        }
         let stats = &mut self.stats;
         match outcome {
             Outcome::Accepted => stats.accepted += 1,

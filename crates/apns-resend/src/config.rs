@@ -14,7 +14,8 @@ use apns_proto::Format;
 /// | [`max_age`](Self::max_age) | 2 s | the gateway answers an invalid notification within about a second (0.1 to 0.8 s observed); twice that leaves room for the socket buffers between our write and the gateway's read |
 /// | [`max_in_flight`](Self::max_in_flight) | 20,000 | `max_in_flight / max_age` = 10,000 notifications per second per connection, above what one binary-gateway connection sustains (Apple quoted about 9,000 per second), so the bound protects memory without throttling a healthy connection |
 /// | [`capacity`](Self::capacity) | 40,000 | room for a full window plus as much again queued for (re)sending; about 5 MB of bookkeeping plus the payloads |
-/// | [`max_retries`](Self::max_retries) | 3 | writes of a notification after failures that may be its own (a close without error response, an unknown identifier, a transient status), so that a poison notification costs at most 4 writes |
+/// | [`max_retries`](Self::max_retries) | 3 | writes of a notification again after a transient status (1, 255, undocumented codes) naming it, so that a poison notification costs at most 4 writes |
+/// | [`max_uncertain_writes`](Self::max_uncertain_writes) | 10 | writes of a notification whose fate was unknown (the connection closed with it in flight and no error response, or an error response named an unknown identifier); several rounds are normal when a gateway drops connections often, so the budget is larger, but still bounded so that no storm can run forever |
 /// | [`format`](Self::format) | [`Format::Frame`] | the only format that carries the priority |
 ///
 /// [`SentBuffer::new`]: crate::SentBuffer::new
@@ -29,6 +30,8 @@ pub struct Config {
     pub capacity: usize,
     /// See [`Config::max_retries()`].
     pub max_retries: u8,
+    /// See [`Config::max_uncertain_writes()`].
+    pub max_uncertain_writes: u8,
     /// See [`Config::format()`].
     pub format: Format,
 }
@@ -42,6 +45,8 @@ impl Config {
     pub const DEFAULT_CAPACITY: usize = 40_000;
     /// Default [`max_retries`](Self::max_retries): 3.
     pub const DEFAULT_MAX_RETRIES: u8 = 3;
+    /// Default [`max_uncertain_writes`](Self::max_uncertain_writes): 10.
+    pub const DEFAULT_MAX_UNCERTAIN_WRITES: u8 = 10;
     /// The largest [`max_in_flight`](Self::max_in_flight) accepted: 2^31. Wire identifiers are
     /// unique among any 2^32 - 1 consecutive writes, so a window this size can never hold the
     /// same identifier twice.
@@ -79,14 +84,24 @@ impl Config {
         self
     }
 
-    /// How many times a notification may be written again after a failure that may be its own:
-    /// the connection closed with no error response, an error response named an unknown
-    /// identifier, or it was rejected with a status that is not permanent. Resends because an
+    /// How many times a notification may be written again after an error response named it
+    /// with a status that is not permanent (1, 255, undocumented codes). Resends because an
     /// *earlier* notification was rejected (so the gateway provably discarded this one) are
     /// free: each such error settles at least one notification, so they cannot loop.
     #[must_use]
     pub fn max_retries(mut self, max_retries: u8) -> Self {
         self.max_retries = max_retries;
+        self
+    }
+
+    /// How many times a notification may be written again after its fate was unknown: the
+    /// connection closed with it in flight and no error response, or an error response named
+    /// an identifier not in flight. Past this, it is
+    /// [`Failed`](crate::Outcome::Failed)`(RetriesExhausted { last_status: None })`, and may
+    /// have been delivered ([`Report::maybe_delivered`](crate::Report::maybe_delivered)).
+    #[must_use]
+    pub fn max_uncertain_writes(mut self, max_uncertain_writes: u8) -> Self {
+        self.max_uncertain_writes = max_uncertain_writes;
         self
     }
 
@@ -120,6 +135,7 @@ impl Default for Config {
             max_in_flight: Self::DEFAULT_MAX_IN_FLIGHT,
             capacity: Self::DEFAULT_CAPACITY,
             max_retries: Self::DEFAULT_MAX_RETRIES,
+            max_uncertain_writes: Self::DEFAULT_MAX_UNCERTAIN_WRITES,
             format: Format::Frame,
         }
     }

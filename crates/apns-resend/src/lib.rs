@@ -58,7 +58,7 @@
 //!   ones. [`SentBuffer::send`] then refuses with [`Full`] and gives the notification back
 //!   (backpressure: the caller waits or reports [`FailReason::BufferFull`]). Since unpolled
 //!   reports count, an application that never reads outcomes is stopped, not silently ignored.
-//! - `max_retries` = 3: see below.
+//! - `max_retries` = 3 and `max_uncertain_writes` = 10: see below.
 //!
 //! # Statuses
 //!
@@ -82,10 +82,10 @@
 //! 1. It is reported as [`Event::UnmatchedError`] (with `late: true` if the identifier was written
 //!    on this connection but had already aged out) and counted in [`Stats::unmatched_errors`].
 //! 2. Everything in flight on that connection has an unknown fate: each is written again on the
-//!    next connection, once, in order, and is charged one retry and one uncertain write.
+//!    next connection, once, in order, and is charged one uncertain write.
 //! 3. Nothing is rejected on a guess, nothing panics, and no resend storm is possible: each
 //!    notification is charged for every unknown-fate round it is in, so it is written at most
-//!    `max_retries + 1` times for such reasons. node-apn, which resent its whole cache on every
+//!    `max_uncertain_writes + 1` times for such reasons. node-apn, which resent its whole cache on every
 //!    such error, could go quadratic; here the total is linear in what was in flight.
 //!
 //! Since this crate encodes every notification itself, the gateway can always read the
@@ -96,11 +96,17 @@
 //! # Closes without an error response, and duplicates
 //!
 //! When the connection closes with notifications in flight and no error response, they may or
-//! may not have been processed. They are handled as after an unknown identifier: written again,
-//! charged a retry, and counted as uncertain writes. A notification accepted after an uncertain
-//! write may reach the device twice: [`Report::possible_duplicate`] says so, and
-//! [`Stats::possible_duplicates`] counts them for the final report. In flight notifications that
-//! already reached `max_age` at the close stay presumed accepted.
+//! may not have been processed. They are handled as after an unknown identifier: written again
+//! and counted as uncertain writes. A notification accepted after an uncertain write may reach
+//! the device twice: [`Report::possible_duplicate`] says so, and [`Stats::possible_duplicates`]
+//! counts them for the final report. In flight notifications that already reached `max_age` at
+//! the close stay presumed accepted.
+//!
+//! Each such close also halves the in-flight window ([`SentBuffer::window`]), down to a
+//! sixteenth of `max_in_flight` at most, and it grows back by one per settled notification. Without it, a gateway that drops every connection after N
+//! notifications, facing a window of N or more, would see the same resends on every connection
+//! and never the notifications behind them; uncertain writes are not retries, since a dropped
+//! connection is rarely a notification's own fault, so only `max_uncertain_writes` bounds them.
 //!
 //! # Explicit confirmation
 //!

@@ -147,6 +147,25 @@ fn a_silent_close_resends_the_unconfirmed_and_counts_possible_duplicates() {
 }
 
 #[test]
+fn a_gateway_dropping_every_connection_early_cannot_trap_the_window() {
+    // The gateway closes silently after 40 notifications on every connection, while 64 may be in
+    // flight. Before the window halved, each connection was spent on the same resends: none got
+    // further, and they all failed once out of budget although the gateway had accepted them.
+    let mut sim = Sim::new(Config::default().max_in_flight(64));
+    sim.gateway.silent_close_every = Some(40);
+    sim.gateway.silent_close_after(40);
+    let tickets = sim.send_many(300);
+    sim.drive();
+    for &ticket in &tickets {
+        let report = sim.report(ticket);
+        assert!(matches!(report.outcome, Outcome::Accepted | Outcome::PresumedAccepted), "{report:?}");
+    }
+    assert!(sim.client.stats().silent_closes >= 7);
+    assert!(sim.client.window() <= 64);
+    sim.assert_invariants();
+}
+
+#[test]
 fn a_close_after_max_age_keeps_the_presumption() {
     let mut sim = sim();
     let ticket = sim.send();
@@ -167,7 +186,7 @@ fn identifier_zero_resends_once_per_error_with_a_bounded_budget() {
     let poison = sim.send_with(INVALID_TOKEN, 0).unwrap();
     let after = sim.send_many(10);
     sim.drive();
-    let retries = u32::from(Config::DEFAULT_MAX_RETRIES);
+    let retries = u32::from(Config::DEFAULT_MAX_UNCERTAIN_WRITES);
     // Every write of the poison notification is answered with 0: after the budget, it fails.
     let report = sim.report(poison);
     assert_eq!(report.outcome, Outcome::Failed(FailReason::RetriesExhausted { last_status: None }));
@@ -360,7 +379,8 @@ fn simple_format_errors_are_all_of_unknown_fate() {
     sim.send_with(INVALID_TOKEN, 0).unwrap();
     sim.drive();
     let stats = sim.client.stats();
-    assert_eq!((stats.rejected, stats.failed, stats.unmatched_errors), (0, 3, 4));
+    let rounds = u64::from(Config::DEFAULT_MAX_UNCERTAIN_WRITES) + 1;
+    assert_eq!((stats.rejected, stats.failed, stats.unmatched_errors), (0, 3, rounds));
     sim.assert_invariants();
 }
 

@@ -61,6 +61,8 @@ pub(crate) struct Gateway {
     /// Between the error response (or the decision to close silently) and the close.
     pub(crate) close_delay: Duration,
     pub(crate) id_mode: IdMode,
+    /// On every connection, close with no error after accepting this many notifications.
+    pub(crate) silent_close_every: Option<u32>,
     connection: GatewayConnection,
     /// Notifications processed and accepted, by index (several times for duplicates).
     pub(crate) delivered: HashMap<u64, u32>,
@@ -82,6 +84,7 @@ impl Gateway {
             error_delay: Duration::from_millis(300),
             close_delay: Duration::from_millis(10),
             id_mode: IdMode::Real,
+            silent_close_every: None,
             connection: GatewayConnection::default(),
             delivered: HashMap::new(),
             writes: HashMap::new(),
@@ -122,7 +125,8 @@ impl Gateway {
     }
 
     fn reconnect(&mut self) {
-        self.connection = GatewayConnection::default();
+        self.connection =
+            GatewayConnection { silent_after: self.silent_close_every, ..GatewayConnection::default() };
         self.connections.push(Vec::new());
     }
 
