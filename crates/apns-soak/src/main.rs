@@ -1,0 +1,92 @@
+//! `apns-soak`: the soak test and the end-to-end benchmarks (see the library's docs).
+//!
+//! ```text
+//! apns-soak soak  [--count N] [--seed S] [--connections C]     one JSON summary line; exit 1 on a violated invariant
+//! apns-soak bench [--count N] [--connections 1,4] [--python PATH] [--pyapns-count N]
+//! apns-soak mock                                                 (internal: the mock's child process)
+//! ```
+#![forbid(unsafe_code)]
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use apns_soak::bench::{self, BenchConfig};
+use apns_soak::{remote, run, Error, SoakConfig};
+
+const USAGE: &str = "usage: apns-soak soak [--count N] [--seed S] [--connections C]\n       \
+                     apns-soak bench [--count N] [--connections 1,4] [--python PATH] [--pyapns-count N]";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("mock") => {
+            let stdin = std::io::stdin().lock();
+            remote::serve(stdin, std::io::stdout().lock()).map(|()| ExitCode::SUCCESS)
+        }
+        Some("soak") => soak(&args[1..]),
+        Some("bench") => bench(&args[1..]),
+        _ => Err(Error::new(USAGE)),
+    };
+    result.unwrap_or_else(|error| {
+        eprintln!("apns-soak: {error}");
+        ExitCode::from(2)
+    })
+}
+
+fn exe() -> Result<PathBuf, Error> {
+    std::env::current_exe().map_err(|e| Error::new(format!("cannot find this executable: {e}")))
+}
+
+/// `--name value` pairs.
+fn options(args: &[String]) -> Result<Vec<(&str, &str)>, Error> {
+    args.chunks(2)
+        .map(|pair| match pair {
+            [name, value] if name.starts_with("--") => Ok((name.as_str(), value.as_str())),
+            _ => Err(Error::new(format!("unexpected arguments {pair:?}\n{USAGE}"))),
+        })
+        .collect()
+}
+
+fn number<T: std::str::FromStr>(name: &str, value: &str) -> Result<T, Error> {
+    value.parse().map_err(|_| Error::new(format!("{name} takes a number, not {value:?}")))
+}
+
+fn soak(args: &[String]) -> Result<ExitCode, Error> {
+    let mut config = SoakConfig::new(exe()?);
+    for (name, value) in options(args)? {
+        match name {
+            "--count" => config.count = number(name, value)?,
+            "--seed" => config.seed = number(name, value)?,
+            "--connections" => config.connections = number(name, value)?,
+            _ => return Err(Error::new(format!("unknown option {name}\n{USAGE}"))),
+        }
+    }
+    let report = run(&config)?;
+    println!("{}", report.to_json());
+    Ok(if report.passed() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn bench(args: &[String]) -> Result<ExitCode, Error> {
+    let mut config = BenchConfig {
+        count: 1_000_000,
+        connections: vec![1, 4],
+        pyapns: None,
+        pyapns_count: 20_000,
+        mock_exe: exe()?,
+    };
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/pyapns_bench.py");
+    for (name, value) in options(args)? {
+        match name {
+            "--count" => config.count = number(name, value)?,
+            "--pyapns-count" => config.pyapns_count = number(name, value)?,
+            "--python" => config.pyapns = Some((PathBuf::from(value), script.clone())),
+            "--connections" => {
+                config.connections =
+                    value.split(',').map(|c| number(name, c)).collect::<Result<_, Error>>()?;
+            }
+            _ => return Err(Error::new(format!("unknown option {name}\n{USAGE}"))),
+        }
+    }
+    bench::run(&config)?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,73 @@
+//! What the process uses, read from `/proc` (Linux): threads, file descriptors, resident memory,
+//! CPU time.
+
+use std::fs;
+use std::io;
+
+/// Threads of this process (entries of `/proc/self/task`).
+pub fn threads() -> io::Result<usize> {
+    Ok(fs::read_dir("/proc/self/task")?.count())
+}
+
+/// Open file descriptors of this process (entries of `/proc/self/fd`, not counting the one used
+/// to list them).
+pub fn fds() -> io::Result<usize> {
+    Ok(fs::read_dir("/proc/self/fd")?.count().saturating_sub(1))
+}
+
+/// A `kB` field of `/proc/self/status` (`VmHWM`: peak resident set, `VmRSS`: resident now), in
+/// bytes.
+pub fn status_bytes(field: &str) -> Option<u64> {
+    let status = fs::read_to_string("/proc/self/status").ok()?;
+    status.lines().find_map(|line| {
+        let rest = line.strip_prefix(field)?.strip_prefix(':')?;
+        let kib: u64 = rest.trim().trim_end_matches("kB").trim().parse().ok()?;
+        Some(kib * 1024)
+    })
+}
+
+/// The peak resident set size (`VmHWM`) of this process, in bytes.
+pub fn peak_rss() -> Option<u64> {
+    status_bytes("VmHWM")
+}
+
+/// The resident set size (`VmRSS`) of this process now, in bytes.
+pub fn rss() -> Option<u64> {
+    status_bytes("VmRSS")
+}
+
+/// Resets the peak resident set size to the current one (writes `5` to `/proc/self/clear_refs`,
+/// Linux 4.0 and later). Returns whether it worked.
+pub fn reset_peak_rss() -> bool {
+    fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+/// User plus system CPU time of a whole process (all its threads), in seconds: `None` for this
+/// process. Read from `/proc/PID/stat` (`utime`, `stime`), in clock ticks of 1/100 s (Linux's
+/// `USER_HZ`), so the resolution is 10 ms.
+pub fn cpu_seconds(pid: Option<u32>) -> Option<f64> {
+    let path = pid.map_or_else(|| "/proc/self/stat".to_owned(), |pid| format!("/proc/{pid}/stat"));
+    let stat = fs::read_to_string(path).ok()?;
+    // The command name (field 2) may contain spaces: count fields after its closing parenthesis.
+    let (_, rest) = stat.rsplit_once(')')?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |index: usize| fields.get(index).and_then(|field| field.parse::<u64>().ok());
+    // `rest` starts at field 3 (state): utime is field 14, stime field 15.
+    let (utime, stime) = (ticks(11)?, ticks(12)?);
+    Some((utime + stime) as f64 / 100.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_this_process() {
+        assert!(threads().unwrap() >= 1);
+        assert!(fds().unwrap() >= 3);
+        let peak = peak_rss().unwrap();
+        assert!(peak >= rss().unwrap() / 2 && peak > 1 << 20, "{peak}");
+        assert!(cpu_seconds(None).unwrap() >= 0.0);
+        assert!(cpu_seconds(Some(std::process::id())).is_some());
+    }
+}
