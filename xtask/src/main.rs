@@ -3,7 +3,12 @@
 //! - `ci`: everything CI checks: formatting, clippy, the PyAPNs environment, all tests.
 //! - `fuzz TARGET [--secs N]`: one cargo-fuzz target (nightly if installed, else
 //!   `RUSTC_BOOTSTRAP=1` on stable); `fuzz --list` names the targets.
-//! - `bench [ARGS...]`: the criterion benchmarks of every crate.
+//! - `bench [ARGS...]`: the criterion benchmarks of every crate (`cargo bench --workspace`), then
+//!   the facade's end-to-end benchmark (1,000,000 notifications, 1 and 4 connections, prebuilt
+//!   and per-notification payloads) and PyAPNs against the same mock in the same run
+//!   (`apns-soak bench`).
+//! - `soak [--count N] [--seed S]`: the soak under faults (`apns-soak soak`, release build,
+//!   1,000,000 notifications by default); fails if an invariant is violated.
 //! - `pyapns`: creates the Python environment with PyAPNs (`apns3==1.0.0`) the interop tests use.
 
 use std::env;
@@ -13,8 +18,8 @@ use std::process::{Command, ExitCode};
 
 type Result<T = ()> = std::result::Result<T, String>;
 
-const USAGE: &str =
-    "usage: cargo xtask <ci | fuzz TARGET [--secs N] | fuzz --list | bench [ARGS...] | pyapns>";
+const USAGE: &str = "usage: cargo xtask <ci | fuzz TARGET [--secs N] | fuzz --list | bench [ARGS...] \
+                     | soak [--count N] [--seed S] | pyapns>";
 
 /// The PyPI package the interop tests and side-by-side benchmarks run: PyAPNs for Python 3.
 const PYAPNS_PACKAGE: &str = "apns3==1.0.0";
@@ -25,6 +30,7 @@ fn main() -> ExitCode {
         Some("ci") => ci(),
         Some("fuzz") => fuzz(&args[1..]),
         Some("bench") => bench(&args[1..]),
+        Some("soak") => soak(&args[1..]),
         Some("pyapns") => pyapns_python().map(|python| println!("{}", python.display())),
         _ => Err(USAGE.to_owned()),
     };
@@ -97,7 +103,30 @@ fn fuzz_targets(fuzz_dir: &Path) -> Result<Vec<String>> {
 
 fn bench(args: &[String]) -> Result {
     let root = project_root();
-    run(cargo(&root).args(["bench", "--workspace"]).args(args))
+    run(cargo(&root).args(["bench", "--workspace"]).args(args))?;
+    // A filter given to the criterion benches skips the end-to-end comparison.
+    if !args.is_empty() {
+        return Ok(());
+    }
+    let python = pyapns_python()?;
+    run(cargo(&root)
+        .args(["run", "--release", "--quiet", "-p", "apns-soak", "--", "bench", "--python"])
+        .arg(python))
+}
+
+fn soak(args: &[String]) -> Result {
+    let mut forwarded = Vec::new();
+    let mut rest = args.iter();
+    while let Some(name) = rest.next() {
+        let value = rest.next().ok_or_else(|| format!("{name} takes a value\n{USAGE}"))?;
+        match name.as_str() {
+            "--count" | "--seed" if value.parse::<u64>().is_ok() => forwarded.extend([name, value]),
+            "--count" | "--seed" => return Err(format!("{name} takes a whole number\n{USAGE}")),
+            _ => return Err(format!("unexpected argument {name:?}\n{USAGE}")),
+        }
+    }
+    let root = project_root();
+    run(cargo(&root).args(["run", "--release", "--quiet", "-p", "apns-soak", "--", "soak"]).args(forwarded))
 }
 
 /// A Python with PyAPNs installed, in `target/pyapns-venv`, created on first use.
