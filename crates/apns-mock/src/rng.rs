@@ -11,7 +11,10 @@ pub(crate) struct Rng(u64);
 
 impl Rng {
     pub(crate) fn new(seed: u64, stream: u64) -> Self {
-        let mut rng = Self(seed ^ stream.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        // The stream number is hashed, not just multiplied by the increment: with
+        // `seed ^ stream * increment`, stream k + 1 (k + 2 for odd seeds) replayed stream k's
+        // draws one step later, so "random" faults were the same few draws on every connection.
+        let mut rng = Self(seed ^ Self(stream).next_u64());
         rng.next_u64();
         rng
     }
@@ -63,5 +66,19 @@ mod tests {
         }
         assert_ne!(Rng::new(7, 1).next_u64(), Rng::new(7, 2).next_u64());
         assert_eq!(Rng::new(0, 0).delay(DelayRange::fixed(Duration::ZERO)), Duration::ZERO);
+    }
+
+    #[test]
+    fn streams_are_not_shifted_copies_of_each_other() {
+        for seed in [0, 1, 7] {
+            let mut seen = std::collections::HashSet::new();
+            for stream in 0..1000 {
+                let mut rng = Rng::new(seed, stream);
+                for _ in 0..100 {
+                    seen.insert(rng.next_u64());
+                }
+            }
+            assert_eq!(seen.len(), 100_000, "seed {seed}: connections draw the same numbers");
+        }
     }
 }
