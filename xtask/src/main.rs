@@ -9,7 +9,12 @@
 //!   (`apns-soak bench`).
 //! - `soak [--count N] [--seed S]`: the soak under faults (`apns-soak soak`, release build,
 //!   1,000,000 notifications by default); fails if an invariant is violated.
-//! - `pyapns`: creates the Python environment with PyAPNs (`apns3==1.0.0`) the interop tests use.
+//! - `ci` also prepares the peers the interoperability tests run: a Python environment, npm
+//!   packages and Debian packages (see [`PYTHON_PACKAGES`], [`NODE_PACKAGES`],
+//!   [`DEBIAN_PACKAGES`]), and passes their locations as `APNS_PYTHON` and `APNS_NODE_MODULES`.
+//! - `python`: creates the Python environment the interoperability tests and the side-by-side
+//!   benchmarks use (`target/test-venv`, the packages of [`PYTHON_PACKAGES`]) and prints its
+//!   interpreter's path. `pyapns` is the old name of the same command.
 
 use std::env;
 use std::ffi::OsString;
@@ -19,10 +24,26 @@ use std::process::{Command, ExitCode};
 type Result<T = ()> = std::result::Result<T, String>;
 
 const USAGE: &str = "usage: cargo xtask <ci | fuzz TARGET [--secs N] | fuzz --list | bench [ARGS...] \
-                     | soak [--count N] [--seed S] | pyapns>";
+                     | soak [--count N] [--seed S] | python>";
 
-/// The PyPI package the interop tests and side-by-side benchmarks run: PyAPNs for Python 3.
-const PYAPNS_PACKAGE: &str = "apns3==1.0.0";
+/// The PyPI packages of the test environment, pinned. Each is an independent implementation
+/// the tests check the project against:
+/// - `apns3`: PyAPNs for Python 3, the binary-protocol client this project re-implements;
+/// - `aioapns`: an APNs HTTP/2 client (asyncio), a third-party client of the HTTP/2 mock;
+/// - `h2`: python-hyper's sans-io HTTP/2, an independent HTTP/2 peer;
+/// - `cryptography`: verifies provider tokens (ES256) independently of `ring`.
+const PYTHON_PACKAGES: &[&str] = &["apns3==1.0.0", "aioapns==4.0", "h2==4.4.1", "cryptography==50.0.2"];
+
+/// Where the test environment lives, under the target directory.
+const VENV_DIR: &str = "test-venv";
+
+/// The npm packages of the test environment (in `target/node-peers`), pinned: APNs clients
+/// from another ecosystem, run against the mocks.
+const NODE_PACKAGES: &[&str] = &["@parse/node-apn@8.1.0"];
+
+/// Debian packages the tests run, as (command that proves it is installed, package): HTTP/2
+/// peers from outside the Rust ecosystem.
+const DEBIAN_PACKAGES: &[(&str, &str)] = &[("nghttpd", "nghttp2-server"), ("nghttp", "nghttp2-client")];
 
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
@@ -31,7 +52,7 @@ fn main() -> ExitCode {
         Some("fuzz") => fuzz(&args[1..]),
         Some("bench") => bench(&args[1..]),
         Some("soak") => soak(&args[1..]),
-        Some("pyapns") => pyapns_python().map(|python| println!("{}", python.display())),
+        Some("python" | "pyapns") => test_python().map(|python| println!("{}", python.display())),
         _ => Err(USAGE.to_owned()),
     };
     match result {
@@ -47,8 +68,13 @@ fn ci() -> Result {
     let root = project_root();
     run(cargo(&root).args(["fmt", "--all", "--", "--check"]))?;
     run(cargo(&root).args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
-    let python = pyapns_python()?;
-    run(cargo(&root).args(["test", "--workspace"]).env("APNS_PYTHON", python))
+    let python = test_python()?;
+    let node_modules = node_packages()?;
+    debian_packages()?;
+    run(cargo(&root)
+        .args(["test", "--workspace"])
+        .env("APNS_PYTHON", python)
+        .env("APNS_NODE_MODULES", node_modules))
 }
 
 fn fuzz(args: &[String]) -> Result {
@@ -108,7 +134,7 @@ fn bench(args: &[String]) -> Result {
     if !args.is_empty() {
         return Ok(());
     }
-    let python = pyapns_python()?;
+    let python = test_python()?;
     run(cargo(&root)
         .args(["run", "--release", "--quiet", "-p", "apns-soak", "--", "bench", "--python"])
         .arg(python))
@@ -129,24 +155,75 @@ fn soak(args: &[String]) -> Result {
     run(cargo(&root).args(["run", "--release", "--quiet", "-p", "apns-soak", "--", "soak"]).args(forwarded))
 }
 
-/// A Python with PyAPNs installed, in `target/pyapns-venv`, created on first use.
-fn pyapns_python() -> Result<PathBuf> {
-    let venv = project_root().join("target").join("pyapns-venv");
+/// A Python with [`PYTHON_PACKAGES`] installed, in `target/test-venv`, created or completed on
+/// first use. A stamp file records the package list, so a changed list reinstalls.
+fn test_python() -> Result<PathBuf> {
+    let venv = project_root().join("target").join(VENV_DIR);
     let python = venv.join("bin").join("python");
-    let installed = python.exists() && succeeds(Command::new(&python).args(["-c", "import apns3"]));
-    if !installed {
-        eprintln!("xtask: creating {} with {PYAPNS_PACKAGE}", venv.display());
-        run(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
-        run(Command::new(&python).args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            PYAPNS_PACKAGE,
-        ]))?;
+    let stamp = venv.join("packages.txt");
+    let wanted = PYTHON_PACKAGES.join("\n");
+    let current = std::fs::read_to_string(&stamp).unwrap_or_default();
+    if !python.exists() || current != wanted {
+        eprintln!("xtask: preparing {} with {}", venv.display(), PYTHON_PACKAGES.join(" "));
+        if !python.exists() {
+            run(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
+        }
+        run(Command::new(&python)
+            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
+            .args(PYTHON_PACKAGES))?;
+        std::fs::write(&stamp, wanted)
+            .map_err(|error| format!("cannot write {}: {error}", stamp.display()))?;
     }
     Ok(python)
+}
+
+/// [`NODE_PACKAGES`] installed in `target/node-peers`, created or completed on first use; returns
+/// its `node_modules` folder (the tests run `node` with `NODE_PATH` set to it).
+fn node_packages() -> Result<PathBuf> {
+    let dir = project_root().join("target").join("node-peers");
+    let stamp = dir.join("packages.txt");
+    let wanted = NODE_PACKAGES.join("\n");
+    if std::fs::read_to_string(&stamp).unwrap_or_default() != wanted {
+        eprintln!("xtask: installing {} into {}", NODE_PACKAGES.join(" "), dir.display());
+        std::fs::create_dir_all(&dir).map_err(|error| format!("cannot create {}: {error}", dir.display()))?;
+        let package_json = dir.join("package.json");
+        if !package_json.exists() {
+            std::fs::write(&package_json, "{\"name\":\"apns-node-peers\",\"private\":true}\n")
+                .map_err(|error| format!("cannot write {}: {error}", package_json.display()))?;
+        }
+        run(Command::new("npm")
+            .current_dir(&dir)
+            .args(["install", "--no-audit", "--no-fund", "--loglevel=error"])
+            .args(NODE_PACKAGES))?;
+        std::fs::write(&stamp, wanted)
+            .map_err(|error| format!("cannot write {}: {error}", stamp.display()))?;
+    }
+    Ok(dir.join("node_modules"))
+}
+
+/// Installs the [`DEBIAN_PACKAGES`] whose command is missing, with `apt-get` (through `sudo` when
+/// not root).
+fn debian_packages() -> Result {
+    let missing: Vec<&str> = DEBIAN_PACKAGES
+        .iter()
+        .filter(|(command, _)| !succeeds(Command::new("sh").args(["-c", &format!("command -v {command}")])))
+        .map(|(_, package)| *package)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    eprintln!("xtask: installing Debian packages {}", missing.join(" "));
+    let root = succeeds(Command::new("sh").args(["-c", "test \"$(id -u)\" = 0"]));
+    let apt = |args: &[&str]| {
+        let mut command = if root { Command::new("apt-get") } else { Command::new("sudo") };
+        if !root {
+            command.arg("apt-get");
+        }
+        command.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+        command
+    };
+    run(&mut apt(&["update", "-qq"]))?;
+    run(apt(&["install", "-y", "-qq", "--no-install-recommends"]).args(&missing))
 }
 
 fn project_root() -> PathBuf {
