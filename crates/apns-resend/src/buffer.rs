@@ -19,8 +19,9 @@ use crate::{Config, ConfigError};
 /// the occasional drop from throttling small sends.
 const MIN_WINDOW_DIVISOR: usize = 16;
 
-/// Most [`Event::UnmatchedError`] events kept while nobody polls; later ones are only counted in
-/// [`Stats::unmatched_errors`], so a gateway flooding error responses cannot grow memory.
+/// Most events about error responses ([`Event::UnmatchedError`], [`Event::Retrying`],
+/// [`Event::Shutdown`]) kept while nobody polls; later ones are only counted in [`Stats`], so a
+/// gateway flooding error responses cannot grow memory.
 const MAX_PENDING_DIAGNOSTICS: usize = 64;
 
 /// The sent-notification buffer of one gateway connection slot: a deterministic state machine
@@ -194,6 +195,22 @@ impl SentBuffer {
         self.entries.len().saturating_sub(self.in_flight)
     }
 
+    /// The ticket the next notification handed in will get: every notification handed in so far
+    /// has a smaller one.
+    pub fn next_ticket(&self) -> Ticket {
+        Ticket(self.next_ticket)
+    }
+
+    /// Whether every notification handed in with a ticket below `ticket` has settled (its
+    /// report may still wait in [`poll_event`](Self::poll_event)). Unsettled notifications are
+    /// kept in ticket order, so this is O(1).
+    pub fn settled_before(&self, ticket: Ticket) -> bool {
+        self.entries
+            .iter()
+            .find(|entry| matches!(entry.body, Body::Notification(_)))
+            .is_none_or(|entry| entry.ticket >= ticket.0)
+    }
+
     /// How many more notifications [`send`](Self::send) accepts now.
     pub fn free_capacity(&self) -> usize {
         self.config.capacity.saturating_sub(self.len())
@@ -327,10 +344,7 @@ impl SentBuffer {
                 let late = self.is_late(response.id);
                 self.stats.unmatched_errors += 1;
                 self.stats.late_errors += u64::from(late);
-                if self.pending_diagnostics < MAX_PENDING_DIAGNOSTICS {
-                    self.pending_diagnostics += 1;
-                    self.events.push_back(Event::UnmatchedError { response, late });
-                }
+                self.push_diagnostic(Event::UnmatchedError { response, late });
                 self.requeue_unknown_fate();
             }
         }
@@ -423,10 +437,10 @@ impl SentBuffer {
         let event = self.events.pop_front()?;
         match event {
             Event::Finished(_) => self.pending_reports = self.pending_reports.saturating_sub(1),
-            Event::UnmatchedError { .. } => {
+            Event::UnmatchedError { .. } | Event::Retrying { .. } | Event::Shutdown => {
                 self.pending_diagnostics = self.pending_diagnostics.saturating_sub(1)
             }
-            _ => {}
+            Event::Confirmed | Event::ConfirmationFailed => {}
         }
         Some(event)
     }
@@ -501,14 +515,19 @@ impl SentBuffer {
                 self.stats.confirmations += 1;
                 self.settle(named, Outcome::Accepted);
             }
-            Body::Notification(_) if status.is_shutdown() => self.settle(named, Outcome::Accepted),
+            Body::Notification(_) if status.is_shutdown() => {
+                self.settle(named, Outcome::Accepted);
+                self.push_diagnostic(Event::Shutdown);
+            }
             Body::Notification(_) if status.is_permanent() => self.settle(named, Outcome::Rejected(status)),
-            Body::Notification(_) => {
+            Body::Notification(ref notification) => {
                 named.retries = named.retries.saturating_add(1);
                 if named.retries > self.config.max_retries {
                     let reason = FailReason::RetriesExhausted { last_status: Some(status) };
                     self.settle(named, Outcome::Failed(reason));
                 } else {
+                    let (id, token) = (notification.id, notification.token);
+                    self.push_diagnostic(Event::Retrying { ticket: Ticket(named.ticket), id, token, status });
                     self.entries.push_front(named);
                 }
             }
@@ -550,6 +569,15 @@ impl SentBuffer {
             }
         }
         self.entries = kept;
+    }
+
+    /// Queues an event about an error response (not an outcome), unless
+    /// [`MAX_PENDING_DIAGNOSTICS`] are already waiting to be polled.
+    fn push_diagnostic(&mut self, event: Event) {
+        if self.pending_diagnostics < MAX_PENDING_DIAGNOSTICS {
+            self.pending_diagnostics += 1;
+            self.events.push_back(event);
+        }
     }
 
     /// Reports the final outcome of an entry taken out of `entries`.

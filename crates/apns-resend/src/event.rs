@@ -37,6 +37,24 @@ pub enum Event {
     /// The confirmation probe was given up: it was unanswered within `max_age`, exhausted its
     /// retries, or was abandoned. The notifications before it settle on their own.
     ConfirmationFailed,
+    /// A transient status (1, 255, or a code Apple never documented) named this notification: it
+    /// is written again, first on the next connection. When its retries are exhausted there is
+    /// no `Retrying`: its [`Finished`](Self::Finished) report says
+    /// `Failed(RetriesExhausted { last_status })` instead.
+    Retrying {
+        /// The handle returned by [`SentBuffer::send`](crate::SentBuffer::send).
+        ticket: Ticket,
+        /// The identifier the user set on the notification (not the wire identifier).
+        id: NotificationId,
+        /// The device token.
+        token: DeviceToken,
+        /// The status of the error response.
+        status: Status,
+    },
+    /// A shutdown (status 10) named a notification in flight: it and everything before it are
+    /// accepted (their [`Finished`](Self::Finished) events come first), everything after it is
+    /// written again on the next connection.
+    Shutdown,
     /// An error response named an identifier that is not in the window (see the crate docs,
     /// "Unknown identifiers"). Everything in flight was treated as of unknown fate.
     UnmatchedError {

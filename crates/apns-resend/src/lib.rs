@@ -63,12 +63,16 @@
 //! # Statuses
 //!
 //! - 10 (shutdown): the identifier is the last success; it and everything before it are
-//!   accepted, everything after is written again, nothing is rejected.
+//!   accepted, everything after is written again, nothing is rejected ([`Event::Shutdown`]).
 //! - 2 to 8 ([`Status::is_permanent`](apns_proto::Status::is_permanent)): the notification is
-//!   rejected, never retried.
+//!   rejected, never retried (its [`Report`] says `Rejected(status)`).
 //! - 1 (processing error), 255 (unknown) and codes Apple never documented: a transient failure of
-//!   the named notification; it is written again, up to `max_retries` times, then
-//!   `Failed(RetriesExhausted { last_status: Some(status) })`.
+//!   the named notification; it is written again ([`Event::Retrying`]), up to `max_retries` times,
+//!   then `Failed(RetriesExhausted { last_status: Some(status) })`.
+//!
+//! So every error response yields exactly one event that says what it meant: a report
+//! (rejected, or failed with its status), `Retrying`, `Shutdown`, [`Event::UnmatchedError`], or
+//! [`Event::Confirmed`] for the answer to a probe.
 //!
 //! Resends of notifications written *after* the named one are free: the gateway provably
 //! discarded them, and each such error response settles at least the named notification, so they

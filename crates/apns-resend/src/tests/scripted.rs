@@ -8,7 +8,7 @@ use bytes::BytesMut;
 use super::sim::{notification, token, IdMode, Sim, PROBE};
 use crate::{
     Config, ConfigError, ConfirmError, Confirmation, ConnectionState, Event, FailReason, Outcome, SentBuffer,
-    TransmitKind,
+    Ticket, TransmitKind,
 };
 
 const INVALID_TOKEN: u8 = Status::INVALID_TOKEN.0;
@@ -100,6 +100,8 @@ fn shutdown_names_the_last_success_and_rejects_nothing() {
     }
     let stats = sim.client.stats();
     assert_eq!((stats.rejected, stats.failed, stats.possible_duplicates), (0, 0, 0));
+    // One event for the one shutdown, after the reports it settled.
+    assert_eq!(sim.responses, [Event::Shutdown]);
     sim.assert_invariants();
 }
 
@@ -125,6 +127,7 @@ fn shutdown_with_identifier_zero_resends_as_possible_duplicates() {
     assert_eq!(duplicated, 3);
     assert_eq!(sim.client.stats().possible_duplicates, 5);
     assert!(matches!(sim.events[..], [Event::UnmatchedError { late: false, .. }]));
+    assert!(sim.responses.is_empty(), "a shutdown naming 0 is an unmatched error only");
     sim.assert_invariants();
 }
 
@@ -256,6 +259,24 @@ fn transient_statuses_are_retried_within_the_budget() {
     // Two free resends (discarded after the first one's rejections), then 1 + 3 retries.
     assert_eq!((report.outcome, report.writes), (Outcome::Failed(exhausted), 6));
     assert!(!report.maybe_delivered());
+    // One `Retrying` per transient status that was retried, with the user's identifier and
+    // token; the status that exhausted the retries is in the report instead.
+    let retried: Vec<(Ticket, Status)> = sim
+        .responses
+        .iter()
+        .map(|event| match event {
+            Event::Retrying { ticket, status, token, .. } => {
+                assert_eq!(*token, sim.report(*ticket).token);
+                (*ticket, *status)
+            }
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect();
+    let expected_retries = [recovers, recovers].map(|t| (t, Status::PROCESSING_ERROR)).into_iter();
+    let expected = expected_retries.chain([hopeless; 3].map(|t| (t, Status::UNKNOWN)));
+    let mut sorted = retried.clone();
+    sorted.sort_by_key(|(ticket, _)| *ticket);
+    assert_eq!(sorted, expected.collect::<Vec<_>>());
     sim.assert_invariants();
 }
 
@@ -529,4 +550,24 @@ fn an_unanswered_probe_gives_up_and_writing_resumes() {
     assert_eq!(client.poll_event(), Some(Event::ConfirmationFailed));
     assert_eq!(client.connection_state(), ConnectionState::Open);
     assert!(client.poll_transmit(now + Config::DEFAULT_MAX_AGE, &mut out).is_some());
+}
+
+#[test]
+fn settled_before_follows_the_oldest_unsettled_notification() {
+    let mut sim = sim();
+    let first = sim.send_many(3);
+    let watermark = sim.client.next_ticket();
+    assert!(sim.client.settled_before(first[0]), "nothing is before the first");
+    assert!(!sim.client.settled_before(watermark));
+    assert_eq!(sim.client.confirm(), Ok(Confirmation::Queued));
+    let later = sim.send();
+    assert!(later >= watermark);
+    sim.write();
+    sim.advance(Duration::from_millis(400));
+    // The probe proved the first three; the one after it waits for the next connection.
+    assert!(sim.client.settled_before(watermark));
+    assert!(!sim.client.settled_before(sim.client.next_ticket()));
+    sim.drive();
+    assert!(sim.client.settled_before(sim.client.next_ticket()));
+    sim.assert_invariants();
 }

@@ -239,8 +239,10 @@ pub(crate) struct Sim {
     /// Index of each ticket handed in.
     pub(crate) indexes: HashMap<Ticket, u64>,
     pub(crate) reports: BTreeMap<u64, Report>,
-    /// Events other than reports, in order.
+    /// Events other than reports and [`Event::Retrying`] / [`Event::Shutdown`], in order.
     pub(crate) events: Vec<Event>,
+    /// [`Event::Retrying`] and [`Event::Shutdown`], in order.
+    pub(crate) responses: Vec<Event>,
     /// Indexes the client was told were permanently rejected.
     told_rejected: HashSet<u64>,
     /// Broken invariants seen along the way.
@@ -260,6 +262,7 @@ impl Sim {
             indexes: HashMap::new(),
             reports: BTreeMap::new(),
             events: Vec::new(),
+            responses: Vec::new(),
             told_rejected: HashSet::new(),
             violations: Vec::new(),
         }
@@ -397,6 +400,7 @@ impl Sim {
                         self.violations.push(format!("second report for index {index}: {previous:?}"));
                     }
                 }
+                response @ (Event::Retrying { .. } | Event::Shutdown) => self.responses.push(response),
                 other => self.events.push(other),
             }
         }
