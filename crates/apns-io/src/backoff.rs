@@ -1,4 +1,4 @@
-//! Exponential backoff with jitter for repeated connect failures, driven by a small seeded PRNG.
+//! Exponential backoff with jitter for repeated connect failures.
 
 use std::time::Duration;
 
@@ -36,24 +36,6 @@ impl Backoff {
     }
 }
 
-/// SplitMix64: a tiny, seedable generator, good enough for jitter.
-#[derive(Debug, Clone)]
-pub(crate) struct Rng(u64);
-
-impl Rng {
-    pub(crate) fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-
-    pub(crate) fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -61,21 +43,14 @@ mod tests {
     #[test]
     fn doubles_with_jitter_up_to_the_cap() {
         let backoff = Backoff { initial: Duration::from_millis(100), max: Duration::from_secs(1) };
-        let mut rng = Rng::new(7);
+        let mut rng = fastrand::Rng::with_seed(7);
         assert_eq!(backoff.delay(0, 0), Duration::ZERO);
         for failures in 1..20 {
             let base = Duration::from_millis(100 * (1u64 << (failures - 1).min(10))).min(backoff.max);
             for _ in 0..100 {
-                let delay = backoff.delay(failures, rng.next_u64());
+                let delay = backoff.delay(failures, rng.u64(..));
                 assert!(delay >= base / 2 && delay <= base, "{failures}: {delay:?}");
             }
         }
-    }
-
-    #[test]
-    fn rng_is_deterministic() {
-        let (mut a, mut b) = (Rng::new(1), Rng::new(1));
-        assert!((0..10).all(|_| a.next_u64() == b.next_u64()));
-        assert_ne!(Rng::new(1).next_u64(), Rng::new(2).next_u64());
     }
 }

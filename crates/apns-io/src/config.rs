@@ -102,8 +102,6 @@ pub type EventHandler = Box<dyn FnMut(Event) + Send + 'static>;
 pub struct Config {
     /// The gateway.
     pub gateway: Endpoint,
-    /// The feedback service, for [`Client::fetch_feedback`](crate::Client::fetch_feedback).
-    pub feedback: Option<Endpoint>,
     /// The rustls configuration (see [`TlsConfig`](crate::TlsConfig)).
     pub tls: Arc<rustls::ClientConfig>,
     /// See [`Config::connections()`].
@@ -131,7 +129,6 @@ impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Config")
             .field("gateway", &self.gateway)
-            .field("feedback", &self.feedback)
             .field("connections", &self.connections)
             .field("queue_capacity", &self.queue_capacity)
             .field("idle_timeout", &self.idle_timeout)
@@ -149,7 +146,6 @@ impl Config {
     pub fn new(gateway: Endpoint, tls: Arc<rustls::ClientConfig>) -> Self {
         Self {
             gateway,
-            feedback: None,
             tls,
             connections: 1,
             queue_capacity: 10_000,
@@ -162,13 +158,6 @@ impl Config {
             seed: 0x5eed,
             on_event: None,
         }
-    }
-
-    /// The feedback service to query with [`Client::fetch_feedback`](crate::Client::fetch_feedback).
-    #[must_use]
-    pub fn feedback(mut self, endpoint: Endpoint) -> Self {
-        self.feedback = Some(endpoint);
-        self
     }
 
     /// How many gateway connections share the load. Each has its own sent-notification buffer
@@ -236,7 +225,8 @@ impl Config {
         self
     }
 
-    /// Seed of the backoff jitter.
+    /// Seed of the backoff jitter (each connection slot draws from its own generator, derived
+    /// from it).
     #[must_use]
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = seed;
@@ -244,7 +234,8 @@ impl Config {
     }
 
     /// Receives every [`Event`] (one [`Event::Finished`] per notification), on the event-loop
-    /// thread: keep it short, or forward to a channel.
+    /// thread: keep it short, or forward to a channel. A slow handler slows the loop, which is
+    /// backpressure too.
     #[must_use]
     pub fn on_event(mut self, handler: impl FnMut(Event) + Send + 'static) -> Self {
         self.on_event = Some(Box::new(handler));

@@ -1,22 +1,70 @@
-//! What the event loop reports: events, counters, errors.
+//! What the event loop reports: the one event stream, counters, typed errors.
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::io;
 use std::time::Duration;
 
-use apns_proto::{ErrorResponse, FeedbackItem, Notification};
-use apns_resend::Report;
+use apns_proto::{DeviceToken, FeedbackItem, Notification, NotificationId, Status};
+use apns_resend::{FailReason, Outcome, Report};
+use rustls::{AlertDescription, CertificateError};
 
 /// Something that happened on the event loop, delivered to the
-/// [`Config::on_event`](crate::Config::on_event) handler.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// [`Config::on_event`](crate::Config::on_event) handler: the one stream of what the client
+/// learned.
+///
+/// Every error response of the gateway yields exactly one event that says what it meant (see
+/// [`Event::error_response`]): a rejection is the [`Finished`](Self::Finished) report of the
+/// notification it named; a transient status is [`Retrying`](Self::Retrying); a shutdown is
+/// [`Shutdown`](Self::Shutdown); a response naming no notification in flight is
+/// [`UnmatchedError`](Self::UnmatchedError); the answer to a confirmation probe is
+/// [`Confirmed`](Self::Confirmed). The identifier the client wrote on the wire never appears.
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Event {
     /// A notification reached its final outcome: exactly one per notification the client took.
+    /// A rejection (`Outcome::Rejected(status)`) carries the status of the error response with
+    /// the user's identifier and the token.
     Finished {
         /// The connection slot (0 to `connections - 1`) it was sent on.
         connection: usize,
         /// The outcome, with the user's identifier and the token.
         report: Report,
+    },
+    /// The gateway answered a notification with a transient status (1, 255 or an undocumented
+    /// code): it is written again on the next connection. (When its retries are exhausted its
+    /// [`Finished`](Self::Finished) report carries the status instead.)
+    Retrying {
+        /// The connection slot.
+        connection: usize,
+        /// The identifier the user gave the notification.
+        id: NotificationId,
+        /// Its device token.
+        token: DeviceToken,
+        /// The status of the error response.
+        status: Status,
+    },
+    /// The gateway shut the connection down (status 10): the notifications before the one it
+    /// named are accepted (their reports come first), those after it are written again.
+    Shutdown {
+        /// The connection slot.
+        connection: usize,
+    },
+    /// An error response named no notification in flight (identifier 0, an unknown one, or one
+    /// already presumed accepted): everything in flight is written again, as possible
+    /// duplicates (see `apns_resend`, "Unknown identifiers").
+    UnmatchedError {
+        /// The connection slot.
+        connection: usize,
+        /// The status of the error response.
+        status: Status,
+        /// Whether it named a notification already presumed accepted (a sign that `max_age` is
+        /// too short for this gateway).
+        late: bool,
+    },
+    /// An explicit confirmation (a flush or a graceful close) was answered on a connection:
+    /// every notification written before the probe is proved accepted or was reported.
+    Confirmed {
+        /// The connection slot.
+        connection: usize,
     },
     /// A gateway connection finished its TLS handshake.
     Connected {
@@ -30,7 +78,7 @@ pub enum Event {
         /// Consecutive failures so far.
         attempt: u32,
         /// What went wrong.
-        error: String,
+        error: ConnectError,
         /// Whether the limit was reached and the slot's waiting notifications were failed.
         gave_up: bool,
         /// The wait before the next attempt.
@@ -44,38 +92,132 @@ pub enum Event {
         /// Notifications that were in flight.
         in_flight: usize,
     },
-    /// An error response named an identifier not in flight (see `apns_resend`).
-    UnmatchedError {
-        /// The connection slot.
-        connection: usize,
-        /// The response.
-        response: ErrorResponse,
-        /// Whether it named a notification already presumed accepted.
-        late: bool,
-    },
-    /// The gateway sent an error response (any status, including 10, shutdown), before the
-    /// notifications it settles are reported. `response.id` is the wire identifier, not the
-    /// user's: the [`Event::Finished`] events that follow carry the user's identifiers.
-    ErrorResponse {
-        /// The connection slot.
-        connection: usize,
-        /// The response as received.
-        response: ErrorResponse,
-    },
     /// A connection with nothing left to settle was closed after the idle timeout; the next
     /// send reopens it.
     IdleClosed {
         /// The connection slot.
         connection: usize,
     },
-    /// An explicit confirmation (graceful close) was answered on a connection.
-    Confirmed {
-        /// The connection slot.
-        connection: usize,
-    },
 }
 
-/// A snapshot of the client's counters ([`Client::counters`](crate::Client::counters)).
+impl Event {
+    /// The error response this event reports, in the user's terms, if it reports one: a
+    /// rejection, a transient status (retried, or the last one of a notification out of
+    /// retries), a shutdown, or a response naming no notification in flight. Exactly one event
+    /// per error response the gateway sent answers `Some` (confirmation probes excepted).
+    pub fn error_response(&self) -> Option<GatewayResponse> {
+        match *self {
+            Self::Finished { ref report, .. } => {
+                let status = match report.outcome {
+                    Outcome::Rejected(status) => status,
+                    Outcome::Failed(FailReason::RetriesExhausted { last_status: Some(status) }) => status,
+                    _ => return None,
+                };
+                Some(GatewayResponse { status, id: Some(report.id), token: Some(report.token) })
+            }
+            Self::Retrying { id, token, status, .. } => {
+                Some(GatewayResponse { status, id: Some(id), token: Some(token) })
+            }
+            Self::Shutdown { .. } => {
+                Some(GatewayResponse { status: Status::SHUTDOWN, id: None, token: None })
+            }
+            Self::UnmatchedError { status, .. } => Some(GatewayResponse { status, id: None, token: None }),
+            _ => None,
+        }
+    }
+}
+
+/// An error response of the gateway as it concerns the user (PyAPNs' response listener
+/// argument, `{'status': .., 'identifier': ..}`): see [`Event::error_response`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GatewayResponse {
+    /// The status (see [`Status::description`]).
+    pub status: Status,
+    /// The identifier you gave the notification it named: always for a rejection (statuses 2
+    /// to 8) and a transient status (1, 255); `None` for a shutdown (10) or a response naming
+    /// no notification in flight.
+    pub id: Option<NotificationId>,
+    /// The token of the notification named, when `id` is known.
+    pub token: Option<DeviceToken>,
+}
+
+/// Why a connection could not be made (or broke): the cause of
+/// [`Event::ConnectFailed`] and [`FeedbackError::Connect`].
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// The host name has no address.
+    #[error("cannot resolve {host}")]
+    Resolve {
+        /// The host name.
+        host: String,
+    },
+    /// The server refused the TCP connection (nothing listens there, or a firewall said no).
+    #[error("connection refused")]
+    Refused,
+    /// The TCP connect did not finish within the connect timeout.
+    #[error("the TCP connect timed out")]
+    ConnectTimeout,
+    /// The TLS handshake did not finish within the connect timeout.
+    #[error("the TLS handshake timed out")]
+    HandshakeTimeout,
+    /// The server's certificate is not trusted: unknown issuer, wrong name, expired...
+    #[error("the server's certificate is not trusted: {0}")]
+    UntrustedServer(CertificateError),
+    /// The server refused the client certificate (or its absence), with this TLS alert.
+    #[error("the server refused the client certificate (TLS alert {0:?})")]
+    CertificateRefused(AlertDescription),
+    /// The connection closed before the TLS handshake finished.
+    #[error("the server closed the connection during the TLS handshake")]
+    ClosedDuringHandshake,
+    /// Any other TLS failure.
+    #[error("TLS error: {0}")]
+    Tls(rustls::Error),
+    /// Any other socket error.
+    #[error("socket error: {0}")]
+    Io(io::ErrorKind),
+}
+
+impl ConnectError {
+    /// The cause of a socket error.
+    pub(crate) fn from_io(error: &io::Error) -> Self {
+        match error.kind() {
+            io::ErrorKind::ConnectionRefused => Self::Refused,
+            kind => Self::Io(kind),
+        }
+    }
+
+    /// The cause of a TLS error: the server's certificate refused by us, ours refused by it, or
+    /// anything else.
+    pub(crate) fn from_tls(error: rustls::Error) -> Self {
+        use AlertDescription as A;
+        match error {
+            rustls::Error::InvalidCertificate(cause) => Self::UntrustedServer(cause),
+            rustls::Error::AlertReceived(
+                alert @ (A::BadCertificate
+                | A::UnsupportedCertificate
+                | A::CertificateRevoked
+                | A::CertificateExpired
+                | A::CertificateUnknown
+                | A::UnknownCA
+                | A::AccessDenied
+                | A::CertificateRequired),
+            ) => Self::CertificateRefused(alert),
+            other => Self::Tls(other),
+        }
+    }
+
+    /// Whether this is a TLS-level failure (certificates, alerts): one that a new attempt made
+    /// at once would meet again, so it counts toward the backoff even after the handshake.
+    pub(crate) fn is_tls(&self) -> bool {
+        matches!(self, Self::UntrustedServer(_) | Self::CertificateRefused(_) | Self::Tls(_))
+    }
+}
+
+/// A snapshot of the client's counters ([`Client::counters`](crate::Client::counters)), derived
+/// from each connection's sent-notification buffer
+/// ([`apns_resend::Stats`](apns_resend::Stats)) and connection machine: nothing is counted twice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct Counters {
@@ -87,13 +229,15 @@ pub struct Counters {
     pub resent: u64,
     /// Notifications accepted or presumed accepted.
     pub accepted: u64,
+    /// Of `accepted`, those presumed accepted (no error response within `max_age`), not proved.
+    pub presumed_accepted: u64,
     /// Notifications rejected with a permanent status.
     pub rejected: u64,
     /// Notifications given up (retries exhausted, connect failures, force close).
     pub failed: u64,
     /// Accepted notifications that may have been delivered twice (after a silent close).
     pub possible_duplicates: u64,
-    /// Error responses received.
+    /// Error responses received (including the answers to confirmation probes).
     pub error_responses: u64,
     /// Closes without an error response while notifications were in flight.
     pub silent_closes: u64,
@@ -116,51 +260,6 @@ impl Counters {
     }
 }
 
-#[derive(Debug, Default)]
-pub(crate) struct AtomicCounters {
-    pub(crate) submitted: AtomicU64,
-    pub(crate) sent: AtomicU64,
-    pub(crate) resent: AtomicU64,
-    pub(crate) accepted: AtomicU64,
-    pub(crate) rejected: AtomicU64,
-    pub(crate) failed: AtomicU64,
-    pub(crate) possible_duplicates: AtomicU64,
-    pub(crate) error_responses: AtomicU64,
-    pub(crate) silent_closes: AtomicU64,
-    pub(crate) connections: AtomicU64,
-    pub(crate) reconnects: AtomicU64,
-    pub(crate) connect_failures: AtomicU64,
-    pub(crate) bytes_written: AtomicU64,
-    pub(crate) bytes_read: AtomicU64,
-}
-
-impl AtomicCounters {
-    pub(crate) fn snapshot(&self) -> Counters {
-        Counters {
-            submitted: self.submitted.load(Relaxed),
-            sent: self.sent.load(Relaxed),
-            resent: self.resent.load(Relaxed),
-            accepted: self.accepted.load(Relaxed),
-            rejected: self.rejected.load(Relaxed),
-            failed: self.failed.load(Relaxed),
-            possible_duplicates: self.possible_duplicates.load(Relaxed),
-            error_responses: self.error_responses.load(Relaxed),
-            silent_closes: self.silent_closes.load(Relaxed),
-            connections: self.connections.load(Relaxed),
-            reconnects: self.reconnects.load(Relaxed),
-            connect_failures: self.connect_failures.load(Relaxed),
-            bytes_written: self.bytes_written.load(Relaxed),
-            bytes_read: self.bytes_read.load(Relaxed),
-        }
-    }
-
-    pub(crate) fn add(counter: &AtomicU64, n: u64) {
-        if n > 0 {
-            counter.fetch_add(n, Relaxed);
-        }
-    }
-}
-
 /// Why [`Client::start`](crate::Client::start) failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -168,7 +267,7 @@ pub enum StartError {
     /// The poller, the waker or the thread could not be created.
     #[error("cannot start the event loop: {0}")]
     Io(#[from] std::io::Error),
-    /// The gateway or feedback host is not a valid DNS name or IP address.
+    /// The gateway host is not a valid DNS name or IP address.
     #[error("invalid server name {0:?}")]
     InvalidServerName(String),
     /// The sent-notification buffer configuration was refused.
@@ -198,16 +297,13 @@ pub enum SendError {
     },
 }
 
-/// Why [`Client::fetch_feedback`](crate::Client::fetch_feedback) failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Why [`fetch_feedback`](crate::fetch_feedback) failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum FeedbackError {
-    /// No feedback endpoint was configured.
-    #[error("no feedback endpoint configured")]
-    NotConfigured,
-    /// The connection failed.
+    /// The connection could not be made, or failed before any item arrived.
     #[error("feedback connection failed: {0}")]
-    Connect(String),
+    Connect(ConnectError),
     /// The server did not close the connection before the deadline.
     #[error("the feedback server did not close within the timeout ({} items received)", received.len())]
     Timeout {
@@ -220,22 +316,19 @@ pub enum FeedbackError {
         /// The complete items received.
         received: Vec<FeedbackItem>,
     },
-    /// The client is closed.
-    #[error("the client is closed")]
-    Closed,
 }
 
-/// What [`Client::close`](crate::Client::close) and
+/// What [`Client::flush`](crate::Client::flush), [`Client::close`](crate::Client::close) and
 /// [`Client::force_close`](crate::Client::force_close) leave.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CloseSummary {
-    /// Whether every notification taken was settled (confirmed, rejected or failed) before the
-    /// deadline. `false` after a force close with notifications in flight: those were reported
-    /// `Failed(Abandoned)`.
+    /// Whether every notification taken (before the flush, for a flush) was settled (confirmed,
+    /// rejected or failed) before the deadline. `false` after a force close with notifications
+    /// in flight: those were reported `Failed(Abandoned)`.
     pub settled: bool,
     /// Notifications taken by `send` that never reached a connection (force close only).
     pub unsent: Vec<Notification>,
-    /// The final counters.
+    /// The counters at that moment.
     pub counters: Counters,
 }

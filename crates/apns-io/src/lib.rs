@@ -1,16 +1,20 @@
 //! The I/O engine of the APNs binary provider: one mio event-loop thread driving non-blocking
-//! rustls connections to the gateway and the feedback service.
+//! rustls connections to the gateway, and a feedback client.
 //!
 //! `apns-proto` (the codec) and `apns-resend` (the sent-notification buffer) do no I/O and read
-//! no clock; this crate is the thin shell around them. It owns the sockets, reads
-//! `Instant::now()` once per loop pass and feeds it to the buffers, and turns their decisions
-//! into TLS writes.
+//! no clock. Here the policy of a connection is a sans-io state machine too (the connection
+//! machine: connect and handshake deadlines, backoff, error-response framing, idle close, the
+//! confirmation probe, graceful and forced close, each slot's `SentBuffer`), driven by a thin
+//! shell that owns the sockets, rustls, readiness and the clock, as `quinn` drives
+//! `quinn-proto`:
 //!
 //! ```text
-//!  callers ──send_batch──▶ bounded inbox ──(Waker)──▶ event loop ──▶ SentBuffer per connection
-//!     ▲       (backpressure: block or fail)              │  poll_transmit → 64 KiB plaintext chunk
-//!     │                                                  │  → rustls writer → write_tls until WouldBlock
-//!     └──── Config::on_event (Event::Finished...) ◀──────┘  read_tls until WouldBlock → error responses
+//!  callers ──send_batch──▶ bounded inbox ──(Waker)──▶ shell (mio loop, rustls, Instant::now)
+//!     ▲       (backpressure: block or fail)              │ plaintext, readiness, Instants ▲ plaintext to write,
+//!     │                                                  ▼                               │ transport commands,
+//!     │                                     connection machine per slot ─────────────────┘ timeouts, events
+//!     └── Config::on_event (the one event stream) ◀── events ── SentBuffer (apns-resend)
+//!         Client::outcomes (bounded queue)
 //! ```
 //!
 //! - **Connections**: [`Config::connections`] slots share the load, each with its own
@@ -19,14 +23,21 @@
 //!   first, in order), backs off exponentially with jitter after connect failures
 //!   ([`Backoff`]), fails its waiting notifications after [`Config::max_connect_failures`], and
 //!   closes when idle ([`Config::idle_timeout`], 30 s as PyAPNs).
-//! - **Outcomes**: exactly one [`Event::Finished`] per notification taken, carrying the user's
-//!   identifier, the token and the [`apns_resend::Outcome`]; [`Client::counters`] any time.
-//! - **Closing**: [`Client::close`] confirms everything explicitly (a probe the gateway must
-//!   answer) within a deadline; [`Client::force_close`] (and `Drop`) report everything unsettled
-//!   as abandoned at once.
+//! - **One event stream**: exactly one [`Event::Finished`] per notification taken, carrying the
+//!   user's identifier, the token and the [`apns_resend::Outcome`] (a rejection is that report);
+//!   one event per other error response ([`Event::Retrying`], [`Event::Shutdown`],
+//!   [`Event::UnmatchedError`]; [`Event::error_response`] gives each in the user's terms); the
+//!   wire identifier never leaves the machine. [`Client::counters`] are derived from the
+//!   buffers' and machines' own counts.
+//! - **Outcomes**: [`Client::outcomes`] is a bounded queue; unread, it pushes back on senders.
+//! - **Closing**: [`Client::flush`] and [`Client::close`] confirm everything explicitly (a probe
+//!   the gateway must answer) within a deadline; [`Client::force_close`] (and `Drop`) report
+//!   everything unsettled as abandoned at once, whatever other threads are doing.
 //! - **TLS**: [`Identity`] loads PEM or PKCS#12 client certificates and checks them;
-//!   [`TlsConfig`] builds the rustls configuration (TLS 1.2 and 1.3, ring).
-//! - **Feedback**: [`Client::fetch_feedback`] on the same loop.
+//!   [`TlsConfig`] builds the rustls configuration (TLS 1.2 and 1.3, ring). Failures have typed
+//!   causes ([`ConnectError`]): a refused connection, an untrusted server, a refused client
+//!   certificate and a timeout are told apart.
+//! - **Feedback**: [`fetch_feedback`], its own small machine on the calling thread.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -35,7 +46,6 @@
 //!
 //! let tls = TlsConfig::new().identity(Identity::from_pkcs12_file("push.p12", "secret")?).build()?;
 //! let config = Config::new(Endpoint::gateway_sandbox(), tls)
-//!     .feedback(Endpoint::feedback_sandbox())
 //!     .on_event(|event| if let Event::Finished { report, .. } = event { println!("{:?}", report.outcome) });
 //! let client = Client::start(config)?;
 //! let payload = Payload::new().alert("Hello").encode(PayloadLimit::BINARY)?;
@@ -54,12 +64,24 @@
 mod backoff;
 mod client;
 mod config;
+mod connection;
 mod event;
+mod feedback;
+mod machine;
+mod outcomes;
+mod shell;
 mod stream;
 mod tls;
+
+#[cfg(test)]
+mod tests;
 
 pub use backoff::Backoff;
 pub use client::Client;
 pub use config::{Config, Endpoint, EventHandler};
-pub use event::{CloseSummary, Counters, Event, FeedbackError, SendError, StartError};
+pub use event::{
+    CloseSummary, ConnectError, Counters, Event, FeedbackError, GatewayResponse, SendError, StartError,
+};
+pub use feedback::fetch_feedback;
+pub use outcomes::Outcomes;
 pub use tls::{Identity, TlsConfig, TlsError};

@@ -13,23 +13,8 @@ use mio::{Interest, Registry, Token};
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection};
 
-/// Why a stream stopped.
-#[derive(Debug)]
-pub(crate) enum StreamError {
-    /// A socket error (refused, reset...).
-    Io(io::Error),
-    /// A TLS error: a certificate refused by either side, an alert, a protocol violation.
-    Tls(rustls::Error),
-}
-
-impl std::fmt::Display for StreamError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Io(e) => write!(f, "I/O error: {e}"),
-            Self::Tls(e) => write!(f, "TLS error: {e}"),
-        }
-    }
-}
+use crate::config::Endpoint;
+use crate::event::ConnectError;
 
 /// What a [`TlsStream::read`] found besides plaintext.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,7 +30,8 @@ pub(crate) struct TlsStream {
     sock: TcpStream,
     tls: ClientConnection,
     tcp_connected: bool,
-    /// The last socket write returned `WouldBlock`; wait for a writable event.
+    /// The last socket write returned `WouldBlock`: nothing is written until a writable event
+    /// clears it.
     pub(crate) write_blocked: bool,
     /// TLS bytes read and written.
     pub(crate) bytes_in: u64,
@@ -53,30 +39,45 @@ pub(crate) struct TlsStream {
 }
 
 impl TlsStream {
-    /// Starts a non-blocking TCP connect and registers the socket under `token`.
+    /// Resolves `endpoint`, starts a non-blocking TCP connect and registers the socket under
+    /// `token` for both readinesses.
+    pub(crate) fn open(
+        endpoint: &Endpoint,
+        config: Arc<ClientConfig>,
+        registry: &Registry,
+        token: Token,
+    ) -> Result<Self, ConnectError> {
+        let resolve_error = || ConnectError::Resolve { host: endpoint.host().to_owned() };
+        let addr = endpoint.resolve().map_err(|_| resolve_error())?;
+        let name = endpoint.server_name().ok_or_else(resolve_error)?;
+        Self::connect(addr, name, config, registry, token)
+    }
+
+    /// Starts a non-blocking TCP connect to `addr` and registers the socket under `token`.
     pub(crate) fn connect(
         addr: SocketAddr,
         name: ServerName<'static>,
         config: Arc<ClientConfig>,
         registry: &Registry,
         token: Token,
-    ) -> Result<Self, StreamError> {
-        let tls = ClientConnection::new(config, name).map_err(StreamError::Tls)?;
-        let mut sock = TcpStream::connect(addr).map_err(StreamError::Io)?;
+    ) -> Result<Self, ConnectError> {
+        let tls = ClientConnection::new(config, name).map_err(ConnectError::from_tls)?;
+        let mut sock = TcpStream::connect(addr).map_err(|e| ConnectError::from_io(&e))?;
         registry
             .register(&mut sock, token, Interest::READABLE | Interest::WRITABLE)
-            .map_err(StreamError::Io)?;
+            .map_err(|e| ConnectError::from_io(&e))?;
         Ok(Self { sock, tls, tcp_connected: false, write_blocked: false, bytes_in: 0, bytes_out: 0 })
     }
 
     /// Whether the TCP connect has finished: checks `take_error` and the peer address after a
     /// readiness event. `Err` if the connect failed.
-    pub(crate) fn poll_connected(&mut self) -> Result<bool, StreamError> {
+    pub(crate) fn poll_connected(&mut self) -> Result<bool, ConnectError> {
         if self.tcp_connected {
             return Ok(true);
         }
-        if let Some(e) = self.sock.take_error().map_err(StreamError::Io)? {
-            return Err(StreamError::Io(e));
+        let io = |e: io::Error| ConnectError::from_io(&e);
+        if let Some(e) = self.sock.take_error().map_err(io)? {
+            return Err(io(e));
         }
         match self.sock.peer_addr() {
             Ok(_) => {
@@ -87,7 +88,7 @@ impl TlsStream {
             }
             Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
-            Err(e) => Err(StreamError::Io(e)),
+            Err(e) => Err(io(e)),
         }
     }
 
@@ -96,13 +97,19 @@ impl TlsStream {
         self.tls.is_handshaking()
     }
 
+    /// Whether the TCP connect has finished (see [`poll_connected`](Self::poll_connected)).
+    pub(crate) fn is_connected(&self) -> bool {
+        self.tcp_connected
+    }
+
     /// The negotiated TLS version, once known.
     pub(crate) fn protocol_version(&self) -> Option<rustls::ProtocolVersion> {
         self.tls.protocol_version()
     }
 
-    /// Reads everything the socket has, decrypts it and appends the plaintext to `out`.
-    pub(crate) fn read(&mut self, out: &mut Vec<u8>) -> Result<ReadStatus, StreamError> {
+    /// Reads everything the socket has, decrypts it and appends the plaintext to `out`. On
+    /// `Err`, `out` still holds what was decrypted before the error.
+    pub(crate) fn read(&mut self, out: &mut Vec<u8>) -> Result<ReadStatus, ConnectError> {
         if !self.tcp_connected {
             return Ok(ReadStatus::Open);
         }
@@ -114,15 +121,16 @@ impl TlsStream {
                 Ok(n) => self.bytes_in += n as u64,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => would_block = true,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(StreamError::Io(e)),
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => status = ReadStatus::Closed,
+                Err(e) => return Err(ConnectError::from_io(&e)),
             }
-            let state = self.tls.process_new_packets().map_err(StreamError::Tls)?;
+            let state = self.tls.process_new_packets().map_err(ConnectError::from_tls)?;
             if state.plaintext_bytes_to_read() > 0 {
                 match self.tls.reader().read_to_end(out) {
                     Ok(_) => {}
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                     Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => status = ReadStatus::Closed,
-                    Err(e) => return Err(StreamError::Io(e)),
+                    Err(e) => return Err(ConnectError::from_io(&e)),
                 }
             }
             if state.peer_has_closed() {
@@ -138,7 +146,7 @@ impl TlsStream {
 
     /// Writes pending TLS records until rustls has none or the socket would block. Returns
     /// whether everything was written.
-    pub(crate) fn flush(&mut self) -> Result<bool, StreamError> {
+    pub(crate) fn flush(&mut self) -> Result<bool, ConnectError> {
         if !self.tcp_connected {
             return Ok(false);
         }
@@ -150,7 +158,7 @@ impl TlsStream {
                     return Ok(false);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(StreamError::Io(e)),
+                Err(e) => return Err(ConnectError::from_io(&e)),
             }
         }
         Ok(true)
@@ -158,8 +166,8 @@ impl TlsStream {
 
     /// Hands plaintext to rustls, which encrypts it into records (up to its buffer limit).
     /// Returns how many bytes it took.
-    pub(crate) fn write_plaintext(&mut self, data: &[u8]) -> Result<usize, StreamError> {
-        self.tls.writer().write(data).map_err(StreamError::Io)
+    pub(crate) fn write_plaintext(&mut self, data: &[u8]) -> Result<usize, ConnectError> {
+        self.tls.writer().write(data).map_err(|e| ConnectError::from_io(&e))
     }
 
     /// Sends close_notify (best effort) and deregisters the socket.

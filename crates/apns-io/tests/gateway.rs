@@ -5,7 +5,7 @@ mod common;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use apns_io::{Backoff, Event, TlsConfig};
+use apns_io::{Backoff, ConnectError, Event, TlsConfig};
 use apns_mock::certs::TestPki;
 use apns_proto::Status;
 use apns_resend::{FailReason, Outcome};
@@ -200,7 +200,7 @@ fn wrong_ca_fails_every_notification_clearly() {
         Event::ConnectFailed { error, .. } => Some(error.clone()),
         _ => None,
     });
-    assert!(error.as_deref().is_some_and(|e| e.contains("certificate")), "{error:?}");
+    assert!(matches!(error, Some(ConnectError::UntrustedServer(_))), "{error:?}");
     assert_eq!(client.counters().connections, 0);
 }
 
@@ -218,6 +218,12 @@ fn no_client_certificate_fails_every_notification() {
     assert!(client.counters().connect_failures >= 3);
     assert_eq!(harness.server.stats().accepted, 0);
     assert!(harness.server.stats().handshake_failures >= 1);
+    events.drain();
+    let refused = events
+        .others
+        .iter()
+        .filter(|e| matches!(e, Event::ConnectFailed { error: ConnectError::CertificateRefused(_), .. }));
+    assert!(refused.count() >= 3, "{:?}", events.others);
 }
 
 #[test]

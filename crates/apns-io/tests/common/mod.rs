@@ -51,10 +51,9 @@ impl Harness {
         configure: impl FnOnce(Config) -> Config,
     ) -> (Client, Collector) {
         let (tx, rx) = channel();
-        let config =
-            configure(Config::new(self.gateway(), tls).feedback(self.feedback())).on_event(move |event| {
-                let _ = tx.send(event);
-            });
+        let config = configure(Config::new(self.gateway(), tls)).on_event(move |event| {
+            let _ = tx.send(event);
+        });
         (Client::start(config).unwrap(), Collector::new(rx))
     }
 }

@@ -1,0 +1,508 @@
+//! One gateway connection slot as a sans-io state machine: its lifecycle (connect and handshake
+//! deadlines, backoff, idle close, graceful and forced close), the framing of error responses,
+//! the confirmation probe, and the slot's [`SentBuffer`].
+//!
+//! It takes plaintext, transport news and `Instant`s in, and hands out plaintext to write,
+//! transport commands, the next timeout and [`Event`]s. The shell ([`crate::shell`]) does the
+//! I/O; the simulation in `tests/` drives it with a model gateway and simulated time.
+
+use std::collections::VecDeque;
+use std::ops::AddAssign;
+use std::time::{Duration, Instant};
+
+use apns_proto::{decode_error_response, Decoded, Notification};
+use apns_resend::{
+    Confirmation, Event as BufferEvent, Report, SentBuffer, Stats as BufferStats, Ticket, TransmitKind,
+};
+use bytes::BytesMut;
+use tracing::{debug, info, warn};
+
+use crate::backoff::Backoff;
+use crate::event::{ConnectError, Counters, Event};
+use crate::machine::{Closed, Machine, Transport};
+
+/// Events other than outcomes kept while nobody polls; later ones are dropped (and logged), so
+/// a connection that keeps failing while the outcome queue is full cannot grow memory.
+const MAX_PENDING_NOTICES: usize = 64;
+
+/// The lifecycle settings of a connection (from [`Config`](crate::Config)).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Lifecycle {
+    /// The longest a TCP connect plus TLS handshake may take.
+    pub(crate) connect_timeout: Duration,
+    /// Close after this long with nothing unsettled and no traffic.
+    pub(crate) idle_timeout: Option<Duration>,
+    /// Delays after consecutive connect failures.
+    pub(crate) backoff: Backoff,
+    /// After this many consecutive failures, the waiting notifications fail.
+    pub(crate) max_connect_failures: u32,
+    /// Plaintext bytes encoded per [`Connection::poll_transmit`].
+    pub(crate) write_chunk: usize,
+}
+
+/// Where the transport stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// No transport: connect when there is something to write and the backoff allows.
+    Closed,
+    /// [`Transport::Open`] was asked at `since`; `tcp` once the TCP connect finished.
+    Connecting { since: Instant, tcp: bool },
+    /// The TLS handshake finished.
+    Established,
+}
+
+/// Connection-level counters; the notification counters are the buffer's.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct ConnectionStats {
+    pub(crate) buffer: BufferStats,
+    pub(crate) connections: u64,
+    pub(crate) reconnects: u64,
+    pub(crate) connect_failures: u64,
+}
+
+impl AddAssign for ConnectionStats {
+    fn add_assign(&mut self, other: Self) {
+        let (a, b) = (&mut self.buffer, other.buffer);
+        a.handed_in += b.handed_in;
+        a.refused += b.refused;
+        a.writes += b.writes;
+        a.resends += b.resends;
+        a.accepted += b.accepted;
+        a.presumed_accepted += b.presumed_accepted;
+        a.rejected += b.rejected;
+        a.failed += b.failed;
+        a.possible_duplicates += b.possible_duplicates;
+        a.uncertain_writes += b.uncertain_writes;
+        a.error_responses += b.error_responses;
+        a.unmatched_errors += b.unmatched_errors;
+        a.late_errors += b.late_errors;
+        a.closes += b.closes;
+        a.silent_closes += b.silent_closes;
+        a.confirmations += b.confirmations;
+        self.connections += other.connections;
+        self.reconnects += other.reconnects;
+        self.connect_failures += other.connect_failures;
+    }
+}
+
+impl ConnectionStats {
+    /// The public counters, with what only the shell knows (`submitted` and the TLS bytes) left
+    /// at zero.
+    pub(crate) fn counters(&self) -> Counters {
+        let b = &self.buffer;
+        Counters {
+            submitted: 0,
+            sent: b.writes - b.resends,
+            resent: b.resends,
+            accepted: b.accepted + b.presumed_accepted,
+            presumed_accepted: b.presumed_accepted,
+            rejected: b.rejected,
+            failed: b.failed,
+            possible_duplicates: b.possible_duplicates,
+            error_responses: b.error_responses,
+            silent_closes: b.silent_closes,
+            connections: self.connections,
+            reconnects: self.reconnects,
+            connect_failures: self.connect_failures,
+            bytes_written: 0,
+            bytes_read: 0,
+        }
+    }
+}
+
+/// One gateway connection slot: see the module docs.
+#[derive(Debug)]
+pub(crate) struct Connection {
+    /// The slot number, for events and logs.
+    index: usize,
+    lifecycle: Lifecycle,
+    buffer: SentBuffer,
+    state: State,
+    rng: fastrand::Rng,
+    /// Consecutive connect failures.
+    failures: u32,
+    /// No connect before this (backoff).
+    retry_at: Option<Instant>,
+    /// Plaintext received on this connection: at most one error response.
+    received: Vec<u8>,
+    /// Last write, read or handshake, for the idle timeout.
+    last_activity: Instant,
+    ever_connected: bool,
+    /// Every notification with a ticket below this must be proved (a flush or a close).
+    confirm_until: Option<Ticket>,
+    probe_pending: bool,
+    transport: Option<Transport>,
+    events: VecDeque<Event>,
+    /// `Event::Finished` in `events`: they count against the capacity.
+    pending_reports: usize,
+    pending_notices: usize,
+    /// Plaintext bytes handed out by `poll_transmit` on the current connection.
+    bytes_out: u64,
+    /// Of those, how many the transport still holds ([`Connection::handle_unsent`]).
+    unsent: usize,
+    stats: ConnectionStats,
+}
+
+impl Connection {
+    /// A slot with no connection, numbered `index`, whose backoff jitter comes from `rng`.
+    pub(crate) fn new(
+        index: usize,
+        lifecycle: Lifecycle,
+        buffer: SentBuffer,
+        rng: fastrand::Rng,
+        now: Instant,
+    ) -> Self {
+        Self {
+            index,
+            lifecycle,
+            buffer,
+            state: State::Closed,
+            rng,
+            failures: 0,
+            retry_at: None,
+            received: Vec::with_capacity(6),
+            last_activity: now,
+            ever_connected: false,
+            confirm_until: None,
+            probe_pending: false,
+            transport: None,
+            events: VecDeque::new(),
+            pending_reports: 0,
+            pending_notices: 0,
+            bytes_out: 0,
+            unsent: 0,
+            stats: ConnectionStats::default(),
+        }
+    }
+
+    /// Whether the TLS handshake finished and the connection is open.
+    #[cfg(test)]
+    pub(crate) fn is_established(&self) -> bool {
+        self.state == State::Established
+    }
+
+    /// Plaintext bytes handed out on the current connection, and how many of them the transport
+    /// still holds: what issue 11's rule "presume only bytes the gateway can have read" needs.
+    #[cfg(test)]
+    pub(crate) fn bytes_in_transport(&self) -> (u64, usize) {
+        (self.bytes_out, self.unsent)
+    }
+
+    /// Moves the buffer's events into the slot's queue, acting on those about the probe.
+    fn drain_buffer(&mut self) {
+        while let Some(event) = self.buffer.poll_event() {
+            let event = match event {
+                BufferEvent::Finished(report) => {
+                    self.pending_reports += 1;
+                    self.events.push_back(Event::Finished { connection: self.index, report });
+                    continue;
+                }
+                BufferEvent::Retrying { id, token, status, .. } => {
+                    Event::Retrying { connection: self.index, id, token, status }
+                }
+                BufferEvent::Shutdown => Event::Shutdown { connection: self.index },
+                BufferEvent::UnmatchedError { response, late } => {
+                    warn!(connection = self.index, status = %response.status, late, "error response naming no notification in flight");
+                    Event::UnmatchedError { connection: self.index, status: response.status, late }
+                }
+                BufferEvent::Confirmed => {
+                    self.probe_pending = false;
+                    Event::Confirmed { connection: self.index }
+                }
+                BufferEvent::ConfirmationFailed => {
+                    self.probe_pending = false;
+                    continue;
+                }
+                _ => continue,
+            };
+            self.notice(event);
+        }
+        self.keep_confirming();
+    }
+
+    /// Queues an event that is not an outcome, within [`MAX_PENDING_NOTICES`].
+    fn notice(&mut self, event: Event) {
+        if self.pending_notices < MAX_PENDING_NOTICES {
+            self.pending_notices += 1;
+            self.events.push_back(event);
+        } else {
+            debug!(connection = self.index, ?event, "event dropped: nobody reads events");
+        }
+    }
+
+    /// While a confirmation is asked for, keeps a probe queued until everything before the mark
+    /// is settled (a probe lost in a close or given up is queued again).
+    fn keep_confirming(&mut self) {
+        let Some(until) = self.confirm_until else { return };
+        if self.buffer.settled_before(until) {
+            self.confirm_until = None;
+            return;
+        }
+        if self.probe_pending {
+            return;
+        }
+        match self.buffer.confirm() {
+            Ok(Confirmation::Queued) | Err(apns_resend::ConfirmError::AlreadyPending) => {
+                self.probe_pending = true
+            }
+            Ok(Confirmation::Settled) => self.confirm_until = None,
+            // The simple format cannot be confirmed: the notifications settle by age alone.
+            Err(_) => {}
+        }
+    }
+
+    /// The connection is gone (whoever closed it): the buffer learns it, and the transport
+    /// state resets.
+    fn lose_transport(&mut self, now: Instant) {
+        self.state = State::Closed;
+        self.received.clear();
+        self.bytes_out = 0;
+        self.unsent = 0;
+        self.buffer.handle_close(now);
+    }
+
+    /// A connect, handshake or TLS failure: backoff, and give up after too many.
+    fn connect_failed(&mut self, now: Instant, error: ConnectError) {
+        self.lose_transport(now);
+        self.failures += 1;
+        self.stats.connect_failures += 1;
+        let attempt = self.failures;
+        let gave_up = attempt >= self.lifecycle.max_connect_failures;
+        let retry_in = self.lifecycle.backoff.delay(attempt, self.rng.u64(..));
+        self.retry_at = Some(now + retry_in);
+        warn!(connection = self.index, attempt, error = %error, retry_in_ms = retry_in.as_millis() as u64, gave_up, "connect failed");
+        if gave_up {
+            self.failures = 0;
+            self.buffer.abandon();
+        }
+        self.notice(Event::ConnectFailed { connection: self.index, attempt, error, gave_up, retry_in });
+    }
+
+    /// The established connection ended without an error response.
+    fn closed_silently(&mut self, now: Instant, why: &Closed) {
+        let in_flight = self.buffer.in_flight();
+        self.lose_transport(now);
+        self.failures = 0;
+        self.retry_at = None;
+        if in_flight > 0 {
+            info!(connection = self.index, in_flight, ?why, "connection closed without an error response");
+            self.notice(Event::SilentClose { connection: self.index, in_flight });
+        } else {
+            debug!(connection = self.index, ?why, "connection closed");
+        }
+    }
+}
+
+impl Machine for Connection {
+    type Item = Notification;
+    type Event = Event;
+    type Outcome = Report;
+    type Stats = ConnectionStats;
+    type Mark = Ticket;
+
+    fn free_capacity(&self) -> usize {
+        self.buffer.free_capacity().saturating_sub(self.pending_reports)
+    }
+
+    fn unsettled(&self) -> usize {
+        self.buffer.unsettled()
+    }
+
+    fn is_confirmed(&self, mark: Ticket) -> bool {
+        self.buffer.settled_before(mark) && self.pending_reports == 0
+    }
+
+    fn stats(&self) -> ConnectionStats {
+        ConnectionStats { buffer: self.buffer.stats(), ..self.stats }
+    }
+
+    fn peek_event(&self) -> Option<&Event> {
+        self.events.front()
+    }
+
+    fn outcome_of(event: &Event) -> Option<&Report> {
+        match event {
+            Event::Finished { report, .. } => Some(report),
+            _ => None,
+        }
+    }
+
+    fn send(&mut self, _now: Instant, notification: Notification) -> Result<(), Notification> {
+        if self.free_capacity() == 0 {
+            return Err(notification);
+        }
+        self.buffer.send(notification).map(drop).map_err(|full| full.notification)
+    }
+
+    fn confirm(&mut self, _now: Instant) -> Ticket {
+        let until = self.buffer.next_ticket();
+        self.confirm_until = Some(until);
+        self.keep_confirming();
+        until
+    }
+
+    fn abandon(&mut self, now: Instant) {
+        self.confirm_until = None;
+        self.buffer.abandon();
+        if self.state != State::Closed {
+            self.transport = Some(Transport::Close);
+            self.lose_transport(now);
+        }
+        self.drain_buffer();
+    }
+
+    fn handle_connected(&mut self, _now: Instant) {
+        if let State::Connecting { since, .. } = self.state {
+            self.state = State::Connecting { since, tcp: true };
+        }
+    }
+
+    fn handle_established(&mut self, now: Instant) {
+        if !matches!(self.state, State::Connecting { .. }) {
+            return;
+        }
+        self.state = State::Established;
+        self.stats.connections += 1;
+        if self.ever_connected {
+            self.stats.reconnects += 1;
+        }
+        self.ever_connected = true;
+        self.last_activity = now;
+        info!(connection = self.index, resends = self.buffer.queued(), "connected");
+        self.notice(Event::Connected { connection: self.index });
+    }
+
+    fn handle_bytes(&mut self, now: Instant, bytes: &[u8]) {
+        if self.state != State::Established || bytes.is_empty() {
+            return;
+        }
+        self.last_activity = now;
+        // An error response is 6 bytes and the gateway closes after it: keep no more than that.
+        let room = 6usize.saturating_sub(self.received.len());
+        self.received.extend_from_slice(&bytes[..bytes.len().min(room)]);
+        match decode_error_response(&self.received) {
+            Ok(Decoded::Complete { value: response, .. }) => {
+                warn!(
+                    connection = self.index,
+                    status = %response.status,
+                    in_flight = self.buffer.in_flight(),
+                    "error response"
+                );
+                self.buffer.handle_error_response(now, response);
+                // The gateway discards everything after the failed notification and closes:
+                // close now rather than wait, so the resends start at once.
+                self.transport = Some(Transport::Close);
+                self.lose_transport(now);
+                self.failures = 0;
+                self.retry_at = None;
+            }
+            Ok(Decoded::Incomplete { .. }) => {}
+            Err(e) => {
+                warn!(connection = self.index, error = %e, "unreadable bytes from the gateway");
+                self.transport = Some(Transport::Abort);
+                self.closed_silently(now, &Closed::ByPeer);
+            }
+        }
+        self.drain_buffer();
+    }
+
+    fn handle_closed(&mut self, now: Instant, closed: Closed) {
+        match (self.state, closed) {
+            (State::Closed, _) => return,
+            (State::Connecting { .. }, Closed::ByPeer) => {
+                self.connect_failed(now, ConnectError::ClosedDuringHandshake)
+            }
+            (State::Connecting { .. }, Closed::Failed(error)) => self.connect_failed(now, error),
+            // A certificate refused after our side of the handshake (TLS 1.3) is a connect failure.
+            (State::Established, Closed::Failed(error)) if error.is_tls() => self.connect_failed(now, error),
+            (State::Established, why) => self.closed_silently(now, &why),
+        }
+        self.drain_buffer();
+    }
+
+    fn handle_unsent(&mut self, _now: Instant, bytes: usize) {
+        self.unsent = bytes;
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        self.buffer.handle_timeout(now);
+        match self.state {
+            State::Connecting { since, tcp } if now >= since + self.lifecycle.connect_timeout => {
+                self.transport = Some(Transport::Abort);
+                let error = if tcp { ConnectError::HandshakeTimeout } else { ConnectError::ConnectTimeout };
+                self.connect_failed(now, error);
+            }
+            State::Established => {
+                let idle = self.lifecycle.idle_timeout.filter(|_| self.buffer.is_idle());
+                if idle.is_some_and(|idle| now >= self.last_activity + idle) {
+                    info!(connection = self.index, "closing idle connection");
+                    self.transport = Some(Transport::Close);
+                    self.lose_transport(now);
+                    self.notice(Event::IdleClosed { connection: self.index });
+                }
+            }
+            _ => {}
+        }
+        self.drain_buffer();
+    }
+
+    fn poll_transport(&mut self, now: Instant) -> Option<Transport> {
+        if let Some(transport) = self.transport.take() {
+            return Some(transport);
+        }
+        let backoff_over = self.retry_at.is_none_or(|at| at <= now);
+        if self.state == State::Closed && self.buffer.wants_write() && backoff_over {
+            self.retry_at = None;
+            self.state = State::Connecting { since: now, tcp: false };
+            debug!(connection = self.index, "connecting");
+            return Some(Transport::Open);
+        }
+        None
+    }
+
+    fn poll_transmit(&mut self, now: Instant, out: &mut BytesMut) -> Option<usize> {
+        if self.state != State::Established {
+            return None;
+        }
+        let before = out.len();
+        let mut resent = 0u32;
+        while out.len() - before < self.lifecycle.write_chunk {
+            match self.buffer.poll_transmit(now, out) {
+                Some(transmit) => resent += u32::from(matches!(transmit.kind, TransmitKind::Resend(_))),
+                None => break,
+            }
+        }
+        if resent > 0 {
+            debug!(connection = self.index, resent, "resending");
+        }
+        self.drain_buffer();
+        let written = out.len() - before;
+        if written == 0 {
+            return None;
+        }
+        self.last_activity = now;
+        self.bytes_out += written as u64;
+        Some(written)
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        let lifecycle = match self.state {
+            State::Connecting { since, .. } => Some(since + self.lifecycle.connect_timeout),
+            State::Established if self.buffer.is_idle() => {
+                self.lifecycle.idle_timeout.map(|idle| self.last_activity + idle)
+            }
+            State::Closed if self.buffer.wants_write() => self.retry_at,
+            _ => None,
+        };
+        [lifecycle, self.buffer.poll_timeout()].into_iter().flatten().min()
+    }
+
+    fn poll_event(&mut self) -> Option<Event> {
+        let event = self.events.pop_front()?;
+        match event {
+            Event::Finished { .. } => self.pending_reports = self.pending_reports.saturating_sub(1),
+            _ => self.pending_notices = self.pending_notices.saturating_sub(1),
+        }
+        Some(event)
+    }
+}

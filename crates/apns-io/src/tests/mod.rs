@@ -1,0 +1,5 @@
+//! The simulation harness of the connection machine and the tests that drive it.
+
+mod props;
+mod scripted;
+mod sim;
