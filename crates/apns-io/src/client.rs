@@ -120,10 +120,13 @@ impl Client {
     /// Waits until every notification taken before this call has its final outcome (proved by
     /// an explicit confirmation the gateway must answer, which costs a reconnection per
     /// connection), or `timeout` passes. Nothing is restarted or abandoned: `settled: false`
-    /// only says the deadline came first, and the notifications go on settling.
-    pub fn flush(&self, timeout: Duration) -> CloseSummary {
-        let summary = self.handle.flush(timeout);
-        self.summary(summary.unwrap_or(Summary { settled: false, unsent: Vec::new() }))
+    /// only says the deadline came first, and the notifications go on settling. Fails with
+    /// [`SendError::Closed`] once the client is closed.
+    pub fn flush(&self, timeout: Duration) -> Result<CloseSummary, SendError> {
+        match self.handle.flush(timeout) {
+            Some(summary) => Ok(self.summary(summary)),
+            None => Err(SendError::Closed { unsent: Vec::new() }),
+        }
     }
 
     /// Graceful close: refuses further sends, writes everything queued, confirms every

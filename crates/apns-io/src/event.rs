@@ -202,7 +202,10 @@ impl ConnectError {
                 | A::CertificateUnknown
                 | A::UnknownCA
                 | A::AccessDenied
-                | A::CertificateRequired),
+                | A::CertificateRequired
+                // A certificate whose signature does not verify (RFC 8446, section 6.2), as
+                // rustls servers answer a client certificate from an issuer they do not know.
+                | A::DecryptError),
             ) => Self::CertificateRefused(alert),
             other => Self::Tls(other),
         }

@@ -151,6 +151,7 @@ impl<M: Machine + Send + 'static> Handle<M> {
             flushes: Vec::new(),
             scratch: Vec::new(),
             batch: Vec::new(),
+            stalled: false,
         };
         let thread = std::thread::Builder::new().name("apns-io".into()).spawn(move || engine.run())?;
         Ok(Self { shared, thread: Mutex::new(Some(thread)) })
@@ -334,6 +335,9 @@ struct Engine<M: Machine> {
     flushes: Vec<PendingFlush<M>>,
     scratch: Vec<M::Item>,
     batch: Vec<M::Outcome>,
+    /// A slot holds outcomes back because the outcome queue is full: the read that makes
+    /// room wakes the loop, and every slot is delivered again.
+    stalled: bool,
 }
 
 impl<M: Machine> Drop for Engine<M> {
@@ -384,6 +388,9 @@ impl<M: Machine> Engine<M> {
                     self.finish(Instant::now(), true);
                     return;
                 }
+            }
+            if mem::take(&mut self.stalled) {
+                self.slots.iter_mut().for_each(|slot| slot.ready = true);
             }
             for event in events.iter() {
                 if let Some(slot) = self.slots.get_mut(event.token().0) {
@@ -563,6 +570,7 @@ impl<M: Machine> Engine<M> {
         while let Some(event) = slot.machine.peek_event() {
             if let Some(outcome) = M::outcome_of(event) {
                 if room == 0 {
+                    self.stalled = true;
                     break;
                 }
                 if self.outcomes.is_some() {

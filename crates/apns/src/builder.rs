@@ -8,6 +8,7 @@ use std::time::Duration;
 use apns_io::{Endpoint, Identity, TlsConfig};
 use apns_proto::Format;
 
+use crate::error::AddressProblem;
 use crate::feedback::Feedback;
 use crate::gateway::{Gateway, Settings};
 use crate::{Apns, Error};
@@ -23,6 +24,8 @@ use crate::{Apns, Error};
 /// | [`send_timeout`](Self::send_timeout) | 30 s of waiting for room in the send queue |
 /// | [`feedback_timeout`](Self::feedback_timeout) | 30 s |
 /// | [`max_connect_failures`](Self::max_connect_failures) | 10 |
+/// | [`queue_capacity`](Self::queue_capacity) | 10,000 notifications |
+/// | [`outcome_capacity`](Self::outcome_capacity) | 100,000 outcomes |
 #[derive(Debug)]
 #[must_use]
 pub struct Builder {
@@ -45,6 +48,7 @@ pub struct Builder {
     send_timeout: Duration,
     feedback_timeout: Duration,
     queue_capacity: usize,
+    outcome_capacity: usize,
     resend: apns_resend::Config,
 }
 
@@ -69,6 +73,7 @@ impl Default for Builder {
             send_timeout: Duration::from_secs(30),
             feedback_timeout: Duration::from_secs(30),
             queue_capacity: 10_000,
+            outcome_capacity: 100_000,
             resend: apns_resend::Config::default(),
         }
     }
@@ -230,6 +235,15 @@ impl Builder {
         self
     }
 
+    /// The most outcomes the [`Gateway::outcomes`](crate::Gateway::outcomes) iterator holds
+    /// unread before the gateway stops settling into it (and so, once the buffers fill, stops
+    /// taking notifications): the bound on the memory unread outcomes use (about 100 bytes
+    /// each).
+    pub fn outcome_capacity(mut self, capacity: usize) -> Self {
+        self.outcome_capacity = capacity;
+        self
+    }
+
     /// The bounds of the sent-notification buffer of each connection (its format is set by
     /// [`enhanced`](Self::enhanced) / [`format`](Self::format)).
     pub fn resend(mut self, resend: apns_resend::Config) -> Self {
@@ -269,24 +283,25 @@ impl Builder {
             max_connect_failures: self.max_connect_failures,
             send_timeout: self.send_timeout,
             queue_capacity: self.queue_capacity,
+            outcome_capacity: self.outcome_capacity,
             resend,
         };
-        let feedback = Feedback::new(gateway.clone(), feedback, tls, self.feedback_timeout);
+        let feedback = Feedback::new(feedback, tls, self.feedback_timeout);
         let gateway = Gateway::start(settings)?;
         Ok(Apns { gateway, feedback })
     }
 }
 
 fn parse_address(address: &str) -> Result<Endpoint, Error> {
-    let bad = |problem: &str| Error::Address { address: address.to_owned(), problem: problem.to_owned() };
+    let bad = |problem: AddressProblem| Error::Address { address: address.to_owned(), problem };
     if let Ok(addr) = address.parse::<SocketAddr>() {
         return Ok(Endpoint::new(addr.ip().to_string(), addr.port()));
     }
-    let (host, port) = address.rsplit_once(':').ok_or_else(|| bad("expected HOST:PORT"))?;
-    let port = port.parse::<u16>().map_err(|_| bad("the port is not a number from 0 to 65535"))?;
+    let (host, port) = address.rsplit_once(':').ok_or_else(|| bad(AddressProblem::NotHostPort))?;
+    let port = port.parse::<u16>().map_err(|_| bad(AddressProblem::InvalidPort))?;
     let host = host.trim_start_matches('[').trim_end_matches(']');
     if host.is_empty() {
-        return Err(bad("the host is empty"));
+        return Err(bad(AddressProblem::EmptyHost));
     }
     Ok(Endpoint::new(host, port))
 }
@@ -297,9 +312,12 @@ fn rename(endpoint: Endpoint, name: Option<&str>) -> Result<Endpoint, Error> {
     let address = endpoint.to_string();
     let resolved = (endpoint.host(), endpoint.port())
         .to_socket_addrs()
-        .map_err(|e| Error::Address { address: address.clone(), problem: e.to_string() })?
+        .map_err(|e| Error::Address {
+            address: address.clone(),
+            problem: AddressProblem::Unresolved(e.kind()),
+        })?
         .next()
-        .ok_or_else(|| Error::Address { address, problem: "the host has no address".into() })?;
+        .ok_or(Error::Address { address, problem: AddressProblem::NoAddress })?;
     Ok(Endpoint::at(name, resolved))
 }
 

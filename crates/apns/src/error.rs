@@ -19,7 +19,7 @@ pub enum Error {
         /// The address as given.
         address: String,
         /// What is wrong with it.
-        problem: String,
+        problem: AddressProblem,
     },
     /// The event loop could not be started.
     #[error(transparent)]
@@ -51,9 +51,35 @@ pub enum Error {
     /// The feedback service could not be read.
     #[error(transparent)]
     Feedback(#[from] apns_io::FeedbackError),
+    /// The in-process mock's test PKI could not be generated.
+    #[cfg(feature = "mock")]
+    #[error("cannot generate the mock's test PKI: {0}")]
+    MockPki(#[from] apns_mock::certs::CertError),
     /// The in-process mock could not be started.
+    #[cfg(feature = "mock")]
     #[error("cannot start the in-process mock: {0}")]
-    Mock(String),
+    Mock(#[from] apns_mock::MockError),
+}
+
+/// What is wrong with an address given as `HOST:PORT` ([`Error::Address`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AddressProblem {
+    /// There is no `:PORT`.
+    #[error("expected HOST:PORT")]
+    NotHostPort,
+    /// The port is not a number from 0 to 65535.
+    #[error("the port is not a number from 0 to 65535")]
+    InvalidPort,
+    /// The host is empty.
+    #[error("the host is empty")]
+    EmptyHost,
+    /// The host name could not be resolved.
+    #[error("the host name does not resolve ({0})")]
+    Unresolved(std::io::ErrorKind),
+    /// The host name resolved to no address.
+    #[error("the host has no address")]
+    NoAddress,
 }
 
 impl From<apns_io::SendError> for Error {

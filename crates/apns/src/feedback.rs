@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use apns_io::{Client, Config, Endpoint};
+use apns_io::Endpoint;
 use apns_proto::{DeviceToken, FeedbackItem};
 
 use crate::Error;
@@ -14,7 +14,6 @@ use crate::Error;
 /// clears the list once read. Stop sending to a device unless it registered again after that
 /// time.
 pub struct Feedback {
-    gateway: Endpoint,
     endpoint: Endpoint,
     tls: Arc<rustls::ClientConfig>,
     timeout: Duration,
@@ -27,13 +26,8 @@ impl std::fmt::Debug for Feedback {
 }
 
 impl Feedback {
-    pub(crate) fn new(
-        gateway: Endpoint,
-        endpoint: Endpoint,
-        tls: Arc<rustls::ClientConfig>,
-        timeout: Duration,
-    ) -> Self {
-        Self { gateway, endpoint, tls, timeout }
+    pub(crate) fn new(endpoint: Endpoint, tls: Arc<rustls::ClientConfig>, timeout: Duration) -> Self {
+        Self { endpoint, tls, timeout }
     }
 
     /// The feedback service connected to.
@@ -44,16 +38,10 @@ impl Feedback {
     /// Connects to the feedback service, reads its whole list on a new connection (as Apple
     /// requires) and returns it as an iterator of `(token, time)`: PyAPNs'
     /// `feedback_server.items()`. Records split across reads are kept whole (PyAPNs dropped
-    /// them).
+    /// them). It runs on the calling thread, over one connection to the feedback service
+    /// only.
     pub fn items(&self) -> Result<FeedbackItems, Error> {
-        // A dedicated loop that never touches the gateway: it connects to the feedback
-        // service only, and ends with this call.
-        let config = Config::new(self.gateway.clone(), self.tls.clone())
-            .feedback(self.endpoint.clone())
-            .idle_timeout(None);
-        let client = Client::start(config)?;
-        let items = client.fetch_feedback(self.timeout)?;
-        drop(client.force_close());
+        let items = apns_io::fetch_feedback(&self.endpoint, self.tls.clone(), self.timeout)?;
         Ok(FeedbackItems { items: items.into_iter() })
     }
 }

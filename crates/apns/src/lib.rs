@@ -2,7 +2,8 @@
 //! Rust.
 //!
 //! Apple retired the binary protocol in March 2021; this crate ships an in-process mock
-//! ([`mock::LocalMock`], feature `mock`, on by default) so everything below runs as is.
+//! ([`mock::LocalMock`], feature `mock`, off by default) so everything below runs as is with
+//! `features = ["mock"]`.
 //!
 //! | PyAPNs | `apns` |
 //! |---|---|
@@ -19,6 +20,7 @@
 //! # Quick start
 //!
 //! ```
+//! # #[cfg(feature = "mock")] {
 //! use std::time::Duration;
 //! use apns::{mock::LocalMock, Apns, Outcome, Payload};
 //!
@@ -36,13 +38,14 @@
 //! assert!(summary.settled);
 //! let outcomes: Vec<_> = outcomes.map(|report| report.outcome).collect();
 //! assert_eq!(outcomes, [Outcome::Accepted]);
+//! # }
 //! # Ok::<(), apns::Error>(())
 //! ```
 //!
 //! # What happens underneath
 //!
 //! Sends go through a bounded queue to one event-loop thread (`apns-io`) that writes them over
-//! TLS without waiting for answers. The gateway answers only the first invalid notification,
+//! TLS without waiting for answers; each connection's policy is a sans-io state machine there. The gateway answers only the first invalid notification,
 //! then closes the connection and discards whatever followed; the sent-notification buffer
 //! (`apns-resend`) knows what was written and resends the discarded notifications, in order,
 //! on a new connection. Every notification ends with exactly one [`Outcome`]:
@@ -62,24 +65,26 @@ mod gateway;
 pub mod mock;
 
 pub use builder::Builder;
-pub use error::Error;
+pub use error::{AddressProblem, Error};
 pub use feedback::{Feedback, FeedbackItems};
 pub use frame::Frame;
-pub use gateway::{CloseSummary, ErrorResponse, Gateway, Outcomes};
+pub use gateway::Gateway;
 
-pub use apns_io::{Counters, Endpoint, Identity};
+// One path per type: what the facade's API names is re-exported here, once, by its own name.
+pub use apns_io::{
+    CloseSummary, ConnectError, Counters, Endpoint, FeedbackError, GatewayResponse, Identity, Outcomes,
+    StartError, TlsError,
+};
 pub use apns_proto::{
-    Alert, DeviceToken, Expiry, Format, Notification, NotificationId, Payload, PayloadError, PayloadLimit,
-    Priority, Sound, Status, TokenError,
+    Alert, DeviceToken, EncodedPayload, Expiry, ExpiryError, Format, Notification, NotificationId, Payload,
+    PayloadError, PayloadLimit, Priority, Sound, Status, TokenError,
 };
 pub use apns_resend::{FailReason, Outcome, Report};
 
-/// The event-loop crate (its [`Client`](apns_io::Client) gives finer control).
-pub use apns_io as io;
-/// The codec crate, for what the facade does not re-export.
-pub use apns_proto as proto;
-/// The sent-notification buffer crate.
-pub use apns_resend as resend;
+/// The bounds of each connection's sent-notification buffer ([`Builder::resend`]).
+pub mod resend {
+    pub use apns_resend::{Config, ConfigError};
+}
 
 /// A connection to APNs: the gateway (sending) and the feedback service. PyAPNs' `APNs`.
 #[derive(Debug)]

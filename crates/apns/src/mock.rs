@@ -1,6 +1,6 @@
 //! An in-process mock of Apple's gateway and feedback service, to try the library (and test
-//! your code) without Apple, who retired the binary protocol in 2021. Feature `mock`, on by
-//! default.
+//! your code) without Apple, who retired the binary protocol in 2021. Feature `mock` (off by
+//! default: it builds a TLS server and a certificate generator; tests and examples turn it on).
 //!
 //! ```
 //! use apns::mock::LocalMock;
@@ -15,8 +15,9 @@ use std::time::Duration;
 
 use apns_io::{Endpoint, Identity};
 pub use apns_mock::certs::TestPki;
-pub use apns_mock::{DelayRange, Faults, FeedbackEntry, MockConfig, MockServer, MockStats};
-pub use apns_mock::{Outcome as RecordOutcome, Record};
+// The mock's own names: `Outcome` here is what the mock did with a notification it read
+// (`Record::outcome`), not the client's [`crate::Outcome`].
+pub use apns_mock::{DelayRange, Faults, FeedbackEntry, MockConfig, MockServer, MockStats, Outcome, Record};
 
 use crate::{Builder, Error};
 
@@ -37,10 +38,10 @@ impl LocalMock {
     /// As [`start`](Self::start), with the mock configured by `configure` (rejected tokens,
     /// dropped connections, feedback tuples...).
     pub fn start_with(configure: impl FnOnce(MockConfig) -> MockConfig) -> Result<Self, Error> {
-        let pki = TestPki::generate().map_err(|e| Error::Mock(e.to_string()))?;
+        let pki = TestPki::generate()?;
         let config = MockConfig::from_test_pki(&pki)
             .error_delay(DelayRange::between(Duration::ZERO, Duration::from_millis(20)));
-        let server = MockServer::start(configure(config)).map_err(|e| Error::Mock(e.to_string()))?;
+        let server = MockServer::start(configure(config))?;
         Ok(Self { pki, server })
     }
 

@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use apns::mock::{FeedbackEntry, LocalMock};
 use apns::{
-    DeviceToken, Error, FailReason, Frame, Notification, Outcome, Payload, PayloadLimit, Priority, Status,
+    ConnectError, DeviceToken, Error, FailReason, Frame, Notification, Outcome, Payload, PayloadLimit,
+    Priority, Status,
 };
 
 const TIMEOUT: Duration = Duration::from_secs(20);
@@ -30,12 +31,8 @@ fn send_notification_is_accepted_with_the_payload_bytes() {
     assert!(summary.settled);
     assert_eq!(summary.counters.accepted, 1);
     // The close's confirmation probe is recorded too, rejected.
-    let records: Vec<_> = mock
-        .server()
-        .records()
-        .into_iter()
-        .filter(|r| r.outcome == apns::mock::RecordOutcome::Accepted)
-        .collect();
+    let records: Vec<_> =
+        mock.server().records().into_iter().filter(|r| r.outcome == apns::mock::Outcome::Accepted).collect();
     assert_eq!(records.len(), 1);
     assert_eq!(records[0].payload, br#"{"aps":{"alert":"Hello World!","sound":"default","badge":1}}"#);
     assert_eq!(records[0].token, [1; 32]);
@@ -54,12 +51,8 @@ fn frame_keeps_identifier_expiry_and_priority() {
     assert!(apns.gateway().close(TIMEOUT).settled);
     let ids: Vec<(u32, Outcome)> = outcomes.map(|report| (report.id.get(), report.outcome)).collect();
     assert_eq!(ids, [(7, Outcome::Accepted), (8, Outcome::Accepted)]);
-    let records: Vec<_> = mock
-        .server()
-        .records()
-        .into_iter()
-        .filter(|r| r.outcome == apns::mock::RecordOutcome::Accepted)
-        .collect();
+    let records: Vec<_> =
+        mock.server().records().into_iter().filter(|r| r.outcome == apns::mock::Outcome::Accepted).collect();
     let seen: Vec<(u32, u8)> = records.iter().map(|record| (record.expiry, record.priority)).collect();
     assert_eq!(seen, [(1_900_000_000, 10), (0, 5)]);
 }
@@ -251,6 +244,166 @@ fn an_unreachable_gateway_fails_the_notifications_and_says_why() {
     apns.gateway().send(notification(1, 1)).unwrap();
     let report = outcomes.next_timeout(TIMEOUT).unwrap();
     assert_eq!(report.outcome, Outcome::Failed(FailReason::Abandoned));
-    let error = apns.gateway().last_connect_error().unwrap();
-    assert!(error.contains("refused") || error.contains("connect"), "{error}");
+    assert_eq!(apns.gateway().last_connect_error(), Some(ConnectError::Refused));
+}
+
+/// Waits (yielding, bounded) until `condition` holds: for states the API cannot signal, such as
+/// a sender blocked inside `send_all`.
+fn wait_until(condition: impl Fn() -> bool) {
+    let deadline = Instant::now() + TIMEOUT;
+    while !condition() {
+        assert!(Instant::now() < deadline, "condition not reached");
+        std::thread::yield_now();
+    }
+}
+
+#[test]
+fn force_close_is_immediate_even_with_a_sender_blocked_on_a_full_queue() {
+    // The mock reads one notification, then stalls: nothing settles, the buffer (2) and the
+    // queue (1) fill, and the sender waits for room for up to its 20 s send timeout.
+    let mock = LocalMock::start_with(|config| config.stall_every(1, Duration::from_secs(60))).unwrap();
+    let apns = std::sync::Arc::new(
+        mock.builder()
+            .queue_capacity(1)
+            .send_timeout(Duration::from_secs(20))
+            .resend(apns::resend::Config::default().capacity(2).max_age(Duration::from_secs(60)))
+            .build()
+            .unwrap(),
+    );
+    let sender = {
+        let apns = apns.clone();
+        std::thread::spawn(move || apns.gateway().send_all((0..10).map(|id| notification(1, id))))
+    };
+    // Two in the buffer, one in the queue: the sender is now blocked on the rest.
+    wait_until(|| apns.gateway().counters().submitted == 3);
+    let started = Instant::now();
+    let summary = apns.gateway().force_close();
+    let took = started.elapsed();
+    assert!(took < Duration::from_millis(1000), "force_close took {took:?}");
+    assert!(!summary.settled);
+    match sender.join().unwrap() {
+        Err(Error::Closed { unsent }) => assert_eq!(unsent.len(), 7, "the blocked sender got its 7 back"),
+        other => panic!("expected Closed, got {other:?}"),
+    }
+    assert_eq!(summary.counters.failed + summary.unsent.len() as u64, 3);
+}
+
+#[test]
+fn flush_keeps_the_same_event_loop_and_lets_senders_go_on() {
+    let mock = LocalMock::start().unwrap();
+    let apns = mock.builder().build().unwrap();
+    let threads = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = threads.clone();
+    apns.gateway().on_outcome(move |_| seen.lock().unwrap().push(std::thread::current().id()));
+    apns.gateway().send_all((0..5).map(|id| notification(1, id))).unwrap();
+    assert!(apns.gateway().flush(TIMEOUT).unwrap().settled);
+    apns.gateway().send_all((5..10).map(|id| notification(1, id))).unwrap();
+    assert!(apns.gateway().flush(TIMEOUT).unwrap().settled);
+    let threads = threads.lock().unwrap().clone();
+    assert_eq!(threads.len(), 10);
+    assert!(threads.iter().all(|&id| id == threads[0]), "one event loop, never restarted: {threads:?}");
+    assert!(apns.gateway().close(TIMEOUT).settled);
+    assert!(matches!(apns.gateway().flush(TIMEOUT), Err(Error::Closed { .. })));
+}
+
+#[test]
+fn unread_outcomes_push_back_on_senders() {
+    let mock = LocalMock::start().unwrap();
+    let apns = mock
+        .builder()
+        .outcome_capacity(10)
+        .queue_capacity(5)
+        .send_timeout(Duration::from_millis(300))
+        .resend(apns::resend::Config::default().capacity(20).max_age(Duration::from_millis(50)))
+        .build()
+        .unwrap();
+    let outcomes = apns.gateway().outcomes();
+    // Unread, the iterator fills (10), then the buffer (20), then the queue (5): the send fails.
+    let mut sent = 0u32;
+    let refused = loop {
+        match apns.gateway().send(notification(1, sent)) {
+            Ok(()) => sent += 1,
+            Err(Error::Full { unsent }) => break unsent,
+            Err(other) => panic!("{other}"),
+        }
+        assert!(sent < 1000, "no backpressure: {sent} sent with nobody reading");
+    };
+    assert_eq!(refused.len(), 1);
+    assert!(sent >= 10, "{sent}");
+    // Reading makes room again, and nothing was lost.
+    let mut read = 0;
+    while read < sent {
+        assert!(outcomes.next_timeout(TIMEOUT).is_some(), "read {read} of {sent}");
+        read += 1;
+    }
+    apns.gateway().send(notification(1, sent)).unwrap();
+    assert!(apns.gateway().close(TIMEOUT).settled);
+    assert_eq!(outcomes.count(), 1);
+}
+
+#[test]
+fn connect_failures_have_typed_causes() {
+    let mock = LocalMock::start().unwrap();
+    let failure = |builder: apns::Builder| {
+        let apns =
+            builder.max_connect_failures(1).connect_timeout(Duration::from_millis(300)).build().unwrap();
+        let outcomes = apns.gateway().outcomes();
+        apns.gateway().send(notification(1, 1)).unwrap();
+        assert_eq!(outcomes.next_timeout(TIMEOUT).unwrap().outcome, Outcome::Failed(FailReason::Abandoned));
+        apns.gateway().last_connect_error()
+    };
+    // A refused connection: nothing listens.
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let refused = failure(mock.builder().gateway_endpoint(apns::Endpoint::at("localhost", closed_port)));
+    assert_eq!(refused, Some(ConnectError::Refused));
+    // A timeout: the kernel accepts the connection, nobody answers the handshake.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let timeout = failure(
+        mock.builder().gateway_endpoint(apns::Endpoint::at("localhost", silent.local_addr().unwrap())),
+    );
+    assert_eq!(timeout, Some(ConnectError::HandshakeTimeout));
+    // An untrusted server: we trust another CA.
+    let other = apns::mock::TestPki::generate().unwrap();
+    let untrusted = failure(
+        apns::Apns::builder()
+            .gateway_endpoint(apns::Endpoint::at("localhost", mock.server().gateway_addr()))
+            .identity(identity(mock.pki()))
+            .ca_pem(other.ca_cert_pem.as_bytes()),
+    );
+    assert!(matches!(untrusted, Some(ConnectError::UntrustedServer(_))), "{untrusted:?}");
+    // A refused certificate: ours comes from another CA.
+    let refused_cert = failure(
+        apns::Apns::builder()
+            .gateway_endpoint(apns::Endpoint::at("localhost", mock.server().gateway_addr()))
+            .identity(identity(&other))
+            .ca_pem(mock.pki().ca_cert_pem.as_bytes()),
+    );
+    assert!(matches!(refused_cert, Some(ConnectError::CertificateRefused(_))), "{refused_cert:?}");
+}
+
+fn identity(pki: &apns::mock::TestPki) -> apns::Identity {
+    apns::Identity::from_pem(pki.client_cert_pem.as_bytes(), pki.client_key_pem.as_bytes()).unwrap()
+}
+
+#[test]
+fn each_public_type_has_one_path() {
+    // The facade's types are the layers' own, by their own names, not look-alikes.
+    let mock = LocalMock::start().unwrap();
+    let apns = mock.builder().build().unwrap();
+    apns.gateway().register_response_listener(|response: &apns_io::GatewayResponse| {
+        let _ = response.status;
+    });
+    let outcomes: apns_io::Outcomes = apns.gateway().outcomes();
+    let summary: apns_io::CloseSummary = apns.gateway().close(TIMEOUT);
+    let counters: apns_io::Counters = summary.counters;
+    assert_eq!(counters.submitted, 0);
+    assert_eq!(outcomes.count(), 0);
+}
+
+#[test]
+fn the_mock_is_opt_in() {
+    // Users who do not ask for it build no TLS server and no certificate generator.
+    let manifest = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")).unwrap();
+    let default = manifest.lines().find(|line| line.trim_start().starts_with("default =")).unwrap();
+    assert_eq!(default.trim(), "default = []");
 }
