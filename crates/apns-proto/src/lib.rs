@@ -50,7 +50,6 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
-mod batch;
 mod decode;
 mod error_response;
 mod expiry;
@@ -63,13 +62,13 @@ mod priority;
 mod status;
 mod token;
 
-pub use batch::Batch;
 pub use decode::{DecodeError, Decoded};
 pub use error_response::{decode_error_response, ErrorResponse, COMMAND_ERROR_RESPONSE};
 pub use expiry::{Expiry, ExpiryError};
 pub use feedback::{decode_feedback_tuple, FeedbackError, FeedbackItem, FeedbackReader, FeedbackTuple};
 pub use gateway::{
-    decode_command, Command, FrameItem, GatewayNotification, RawFrame, TruncatedItem, MAX_FRAME_LEN,
+    decode_command, Command, FrameItem, FrameItems, GatewayNotification, RawFrame, TruncatedItem,
+    MAX_FRAME_LEN,
 };
 pub use notification::{
     encoded_len, item, Format, Notification, COMMAND_ENHANCED, COMMAND_FRAME, COMMAND_SIMPLE,
