@@ -1,43 +1,37 @@
-//! A small deterministic generator (SplitMix64): every random choice of the mock comes from one,
-//! seeded from the configured seed and the connection number, so a run is reproducible whatever
-//! the order in which connections are served.
+//! The mock's random choices: every one comes from a seeded `fastrand` generator, derived from
+//! the configured seed and the connection number, so a run is reproducible whatever the order in
+//! which connections are served.
 
 use std::time::Duration;
 
 use crate::config::DelayRange;
 
 #[derive(Debug, Clone)]
-pub(crate) struct Rng(u64);
+pub(crate) struct Rng(fastrand::Rng);
 
 impl Rng {
     pub(crate) fn new(seed: u64, stream: u64) -> Self {
-        // The stream number is hashed, not just multiplied by the increment: with
-        // `seed ^ stream * increment`, stream k + 1 (k + 2 for odd seeds) replayed stream k's
-        // draws one step later, so "random" faults were the same few draws on every connection.
-        let mut rng = Self(seed ^ Self(stream).next_u64());
-        rng.next_u64();
-        rng
+        // The stream number is hashed (by a generator of its own), not just combined with the
+        // seed: generators whose seeds differ by a multiple of their increment replay each
+        // other's draws a few steps later, so "random" faults would be the same few draws on
+        // every connection.
+        let stream_hash = fastrand::Rng::with_seed(stream).u64(..);
+        Self(fastrand::Rng::with_seed(seed ^ stream_hash))
     }
 
+    #[cfg(test)]
     pub(crate) fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.0.u64(..)
     }
 
     /// Uniform in `0..=max`.
     pub(crate) fn up_to(&mut self, max: u64) -> u64 {
-        match max.checked_add(1) {
-            Some(bound) => self.next_u64() % bound,
-            None => self.next_u64(),
-        }
+        self.0.u64(0..=max)
     }
 
     /// Uniform in `[0, 1)`.
     pub(crate) fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+        self.0.f64()
     }
 
     pub(crate) fn delay(&mut self, range: DelayRange) -> Duration {

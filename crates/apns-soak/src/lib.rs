@@ -66,24 +66,10 @@ impl From<apns::Error> for Error {
     }
 }
 
-/// splitmix64: the seeded generator of tokens and choices (same algorithm as the mock's).
-#[derive(Debug, Clone)]
-pub(crate) struct Rng(u64);
-
-impl Rng {
-    pub(crate) fn new(seed: u64, stream: u64) -> Self {
-        let mut rng = Self(seed ^ stream.wrapping_mul(0x9e37_79b9_7f4a_7c15));
-        rng.next_u64();
-        rng
-    }
-
-    pub(crate) fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
+/// The seeded generator of tokens and choices: stream `stream` of `seed` (the stream number is
+/// hashed so that streams are not shifted copies of each other).
+pub(crate) fn rng(seed: u64, stream: u64) -> fastrand::Rng {
+    fastrand::Rng::with_seed(seed ^ fastrand::Rng::with_seed(stream).u64(..))
 }
 
 impl From<apns::PayloadError> for Error {

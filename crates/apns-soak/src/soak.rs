@@ -13,7 +13,7 @@ use apns::{
 use serde::Serialize;
 
 use crate::remote::{MockSpec, RemoteMock, Stopped};
-use crate::{procfs, Error, Rng};
+use crate::{procfs, rng, Error};
 
 const MIB: u64 = 1024 * 1024;
 
@@ -199,12 +199,12 @@ struct Tokens {
 impl Tokens {
     fn new(seed: u64, count: u32, fraction: f64) -> Self {
         let count = count.max(1);
-        let mut rng = Rng::new(seed, 1);
+        let mut rng = rng(seed, 1);
         let tokens = (0..count)
             .map(|_| {
                 let mut bytes = [0u8; 32];
                 for chunk in bytes.chunks_mut(8) {
-                    chunk.copy_from_slice(&rng.next_u64().to_be_bytes());
+                    chunk.copy_from_slice(&rng.u64(..).to_be_bytes());
                 }
                 DeviceToken::new(bytes)
             })
@@ -217,7 +217,7 @@ impl Tokens {
     }
 
     fn index(&self, n: u32) -> usize {
-        let draw = Rng::new(self.seed, 0x70ce_0000_0000 + u64::from(n)).next_u64();
+        let draw = rng(self.seed, 0x70ce_0000_0000 + u64::from(n)).u64(..);
         (draw % self.tokens.len() as u64) as usize
     }
 

@@ -67,13 +67,10 @@ pub(crate) fn cli_error(error: apns::Error) -> CliError {
     }
 }
 
-/// Every outcome, tallied on the event-loop thread.
+/// The rejected notifications, kept on the event-loop thread for the report (the counts come
+/// from the gateway's counters).
 #[derive(Debug, Default)]
 pub(crate) struct Tally {
-    pub(crate) accepted: u64,
-    pub(crate) presumed: u64,
-    pub(crate) failed: u64,
-    pub(crate) possible_duplicates: u64,
     pub(crate) rejected: Vec<Report>,
 }
 
@@ -82,15 +79,8 @@ impl Tally {
         let tally = Arc::new(Mutex::new(Self::default()));
         let shared = tally.clone();
         gateway.on_outcome(move |report| {
-            let mut tally = shared.lock().unwrap_or_else(PoisonError::into_inner);
-            match report.outcome {
-                Outcome::Accepted => tally.accepted += 1,
-                Outcome::PresumedAccepted => tally.presumed += 1,
-                Outcome::Rejected(_) => tally.rejected.push(report.clone()),
-                _ => tally.failed += 1,
-            }
-            if report.possible_duplicate() {
-                tally.possible_duplicates += 1;
+            if let Outcome::Rejected(_) = report.outcome {
+                shared.lock().unwrap_or_else(PoisonError::into_inner).rejected.push(report.clone());
             }
             on_each();
         });

@@ -105,9 +105,9 @@ pub(crate) fn run(args: Args) -> Result<(), CliError> {
     ))?;
     print_line(&format!(
         "  accepted   {:>7}  ({} proved by the gateway, {} presumed)",
-        tally.accepted + tally.presumed,
-        tally.accepted,
-        tally.presumed
+        counters.accepted,
+        counters.accepted - counters.presumed_accepted,
+        counters.presumed_accepted
     ))?;
     print_line(&format!("  rejected   {:>7}", tally.rejected.len()))?;
     for report in tally.rejected.iter().take(10) {
@@ -123,14 +123,14 @@ pub(crate) fn run(args: Args) -> Result<(), CliError> {
     if tally.rejected.len() > 10 {
         print_line(&format!("    ... and {} more", tally.rejected.len() - 10))?;
     }
-    print_line(&format!("  failed     {:>7}", tally.failed))?;
+    print_line(&format!("  failed     {:>7}", counters.failed))?;
     print_line(&format!(
         "  resent     {:>7}  (discarded by the gateway after an error response, or in flight when a connection dropped)",
         counters.resent
     ))?;
     print_line(&format!(
         "  error responses {}, silent closes {}, possible duplicates {}",
-        counters.error_responses, counters.silent_closes, tally.possible_duplicates
+        counters.error_responses, counters.silent_closes, counters.possible_duplicates
     ))?;
     let stats = mock.server().stats();
     print_line(&format!(
@@ -146,11 +146,10 @@ pub(crate) fn run(args: Args) -> Result<(), CliError> {
     }
     let _ = std::fs::remove_dir_all(&dir);
     let _ = mock.stop();
-    let lost =
-        u64::from(count) - (tally.accepted + tally.presumed + tally.rejected.len() as u64 + tally.failed);
+    let lost = u64::from(count).saturating_sub(counters.finished());
     print_line(&format!(
         "\n{}",
-        if lost == 0 && tally.failed == 0 {
+        if lost == 0 && counters.failed == 0 {
             "every notification has its outcome; none lost."
         } else {
             "some notifications have no outcome"

@@ -106,7 +106,7 @@ pub(crate) struct SendSummary {
     pub(crate) tally: Tally,
     pub(crate) counters: apns::Counters,
     pub(crate) elapsed: Duration,
-    pub(crate) connect_error: Option<String>,
+    pub(crate) connect_error: Option<apns::ConnectError>,
     pub(crate) endpoint: String,
     pub(crate) json: bool,
 }
@@ -148,14 +148,14 @@ pub(crate) fn send(
 impl SendSummary {
     /// `{"sent":..,"accepted":..,...}`.
     pub(crate) fn json_line(&self) -> String {
-        let tally = &self.tally;
+        let (tally, counters) = (&self.tally, &self.counters);
         serde_json::json!({
-            "sent": self.counters.submitted,
-            "accepted": tally.accepted + tally.presumed,
+            "sent": counters.submitted,
+            "accepted": counters.accepted,
             "rejected": tally.rejected.iter().map(rejected_json).collect::<Vec<_>>(),
-            "resent": self.counters.resent,
-            "unconfirmed": tally.presumed,
-            "failed": tally.failed,
+            "resent": counters.resent,
+            "unconfirmed": counters.presumed_accepted,
+            "failed": counters.failed,
             "elapsed_s": (self.elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
         })
         .to_string()
@@ -171,10 +171,10 @@ impl SendSummary {
                 "sent {} in {:.2} s: {} accepted ({} unconfirmed), {} rejected, {} failed, {} resent",
                 self.counters.submitted,
                 self.elapsed.as_secs_f64(),
-                tally.accepted + tally.presumed,
-                tally.presumed,
+                self.counters.accepted,
+                self.counters.presumed_accepted,
                 tally.rejected.len(),
-                tally.failed,
+                self.counters.failed,
                 self.counters.resent,
             ))?;
             for report in &tally.rejected {
@@ -188,11 +188,11 @@ impl SendSummary {
                 return Err(CliError::Runtime(format!("cannot connect to {}: {error}", self.endpoint)));
             }
         }
-        if !tally.rejected.is_empty() || tally.failed > 0 {
+        if !tally.rejected.is_empty() || self.counters.failed > 0 {
             return Err(CliError::Runtime(format!(
                 "{} notifications rejected, {} failed",
                 tally.rejected.len(),
-                tally.failed
+                self.counters.failed
             )));
         }
         Ok(())
@@ -305,7 +305,7 @@ pub(crate) fn parse_line(line: &str) -> Result<Notification, String> {
                 return Err(format!("\"payload\" is sent as is: remove {key:?} or put it inside"));
             }
             let bytes = serde_json::to_vec(&Value::Object(payload)).map_err(|e| e.to_string())?;
-            apns::proto::EncodedPayload::new(bytes, PayloadLimit::BINARY).map_err(|e| e.to_string())?
+            apns::EncodedPayload::new(bytes, PayloadLimit::BINARY).map_err(|e| e.to_string())?
         }
         Some(_) => return Err("\"payload\" must be a JSON object".into()),
         None => build_payload(object)?.encode(PayloadLimit::BINARY).map_err(|e| e.to_string())?,

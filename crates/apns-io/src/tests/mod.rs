@@ -1,5 +1,6 @@
 //! The simulation harness of the connection machine and the tests that drive it.
 
+mod feedback;
 mod props;
 mod scripted;
 mod sim;
