@@ -132,10 +132,13 @@ pub(crate) struct Connection {
     confirm_until: Option<Ticket>,
     probe_pending: bool,
     transport: Option<Transport>,
-    events: VecDeque<Event>,
-    /// `Event::Finished` in `events`: they count against the capacity.
-    pending_reports: usize,
-    pending_notices: usize,
+    /// Events about the connection itself; the buffer's own events (outcomes, error responses)
+    /// stay in the buffer until polled, where unread reports count against its capacity.
+    notices: VecDeque<Event>,
+    /// The latest `now` seen, for a wakeup asked outside a `handle_*` call.
+    last_now: Instant,
+    /// Be driven again at once (a probe was queued while events were polled).
+    wake_at: Option<Instant>,
     /// Plaintext bytes handed out by `poll_transmit` on the current connection.
     bytes_out: u64,
     /// Of those, how many the transport still holds ([`Connection::handle_unsent`]).
@@ -166,9 +169,9 @@ impl Connection {
             confirm_until: None,
             probe_pending: false,
             transport: None,
-            events: VecDeque::new(),
-            pending_reports: 0,
-            pending_notices: 0,
+            notices: VecDeque::new(),
+            last_now: now,
+            wake_at: None,
             bytes_out: 0,
             unsent: 0,
             stats: ConnectionStats::default(),
@@ -188,15 +191,11 @@ impl Connection {
         (self.bytes_out, self.unsent)
     }
 
-    /// Moves the buffer's events into the slot's queue, acting on those about the probe.
-    fn drain_buffer(&mut self) {
-        while let Some(event) = self.buffer.poll_event() {
-            let event = match event {
-                BufferEvent::Finished(report) => {
-                    self.pending_reports += 1;
-                    self.events.push_back(Event::Finished { connection: self.index, report });
-                    continue;
-                }
+    /// The buffer's next event in the connection's terms, acting on those about the probe.
+    fn poll_buffer(&mut self) -> Option<Event> {
+        loop {
+            let event = match self.buffer.poll_event()? {
+                BufferEvent::Finished(report) => Event::Finished { connection: self.index, report },
                 BufferEvent::Retrying { id, token, status, .. } => {
                     Event::Retrying { connection: self.index, id, token, status }
                 }
@@ -207,24 +206,34 @@ impl Connection {
                 }
                 BufferEvent::Confirmed => {
                     self.probe_pending = false;
+                    self.keep_confirming_soon();
                     Event::Confirmed { connection: self.index }
                 }
                 BufferEvent::ConfirmationFailed => {
                     self.probe_pending = false;
+                    self.keep_confirming_soon();
                     continue;
                 }
                 _ => continue,
             };
-            self.notice(event);
+            return Some(event);
         }
-        self.keep_confirming();
     }
 
-    /// Queues an event that is not an outcome, within [`MAX_PENDING_NOTICES`].
+    /// [`keep_confirming`](Self::keep_confirming) outside a `handle_*` call: a probe queued now
+    /// must be written, so ask to be driven at once.
+    fn keep_confirming_soon(&mut self) {
+        let before = self.probe_pending;
+        self.keep_confirming();
+        if self.probe_pending && !before {
+            self.wake_at = Some(self.last_now);
+        }
+    }
+
+    /// Queues an event about the connection, within [`MAX_PENDING_NOTICES`].
     fn notice(&mut self, event: Event) {
-        if self.pending_notices < MAX_PENDING_NOTICES {
-            self.pending_notices += 1;
-            self.events.push_back(event);
+        if self.notices.len() < MAX_PENDING_NOTICES {
+            self.notices.push_back(event);
         } else {
             debug!(connection = self.index, ?event, "event dropped: nobody reads events");
         }
@@ -301,7 +310,7 @@ impl Machine for Connection {
     type Mark = Ticket;
 
     fn free_capacity(&self) -> usize {
-        self.buffer.free_capacity().saturating_sub(self.pending_reports)
+        self.buffer.free_capacity()
     }
 
     fn unsettled(&self) -> usize {
@@ -309,15 +318,12 @@ impl Machine for Connection {
     }
 
     fn is_confirmed(&self, mark: Ticket) -> bool {
-        self.buffer.settled_before(mark) && self.pending_reports == 0
+        // Settled, and every report taken (the buffer holds unread ones).
+        self.buffer.settled_before(mark) && self.buffer.len() == self.buffer.unsettled()
     }
 
     fn stats(&self) -> ConnectionStats {
         ConnectionStats { buffer: self.buffer.stats(), ..self.stats }
-    }
-
-    fn peek_event(&self) -> Option<&Event> {
-        self.events.front()
     }
 
     fn outcome_of(event: &Event) -> Option<&Report> {
@@ -327,14 +333,16 @@ impl Machine for Connection {
         }
     }
 
-    fn send(&mut self, _now: Instant, notification: Notification) -> Result<(), Notification> {
+    fn send(&mut self, now: Instant, notification: Notification) -> Result<(), Notification> {
+        self.last_now = now;
         if self.free_capacity() == 0 {
             return Err(notification);
         }
         self.buffer.send(notification).map(drop).map_err(|full| full.notification)
     }
 
-    fn confirm(&mut self, _now: Instant) -> Ticket {
+    fn confirm(&mut self, now: Instant) -> Ticket {
+        self.last_now = now;
         let until = self.buffer.next_ticket();
         self.confirm_until = Some(until);
         self.keep_confirming();
@@ -342,22 +350,24 @@ impl Machine for Connection {
     }
 
     fn abandon(&mut self, now: Instant) {
+        self.last_now = now;
         self.confirm_until = None;
         self.buffer.abandon();
         if self.state != State::Closed {
             self.transport = Some(Transport::Close);
             self.lose_transport(now);
         }
-        self.drain_buffer();
     }
 
-    fn handle_connected(&mut self, _now: Instant) {
+    fn handle_connected(&mut self, now: Instant) {
+        self.last_now = now;
         if let State::Connecting { since, .. } = self.state {
             self.state = State::Connecting { since, tcp: true };
         }
     }
 
     fn handle_established(&mut self, now: Instant) {
+        self.last_now = now;
         if !matches!(self.state, State::Connecting { .. }) {
             return;
         }
@@ -373,6 +383,7 @@ impl Machine for Connection {
     }
 
     fn handle_bytes(&mut self, now: Instant, bytes: &[u8]) {
+        self.last_now = now;
         if self.state != State::Established || bytes.is_empty() {
             return;
         }
@@ -403,12 +414,12 @@ impl Machine for Connection {
                 self.closed_silently(now, &Closed::ByPeer);
             }
         }
-        self.drain_buffer();
     }
 
     fn handle_closed(&mut self, now: Instant, closed: Closed) {
+        self.last_now = now;
         match (self.state, closed) {
-            (State::Closed, _) => return,
+            (State::Closed, _) => {}
             (State::Connecting { .. }, Closed::ByPeer) => {
                 self.connect_failed(now, ConnectError::ClosedDuringHandshake)
             }
@@ -417,14 +428,18 @@ impl Machine for Connection {
             (State::Established, Closed::Failed(error)) if error.is_tls() => self.connect_failed(now, error),
             (State::Established, why) => self.closed_silently(now, &why),
         }
-        self.drain_buffer();
     }
 
-    fn handle_unsent(&mut self, _now: Instant, bytes: usize) {
+    fn handle_unsent(&mut self, now: Instant, bytes: usize) {
+        self.last_now = now;
         self.unsent = bytes;
     }
 
     fn handle_timeout(&mut self, now: Instant) {
+        self.last_now = now;
+        if self.wake_at.is_some_and(|at| at <= now) {
+            self.wake_at = None;
+        }
         self.buffer.handle_timeout(now);
         match self.state {
             State::Connecting { since, tcp } if now >= since + self.lifecycle.connect_timeout => {
@@ -443,10 +458,10 @@ impl Machine for Connection {
             }
             _ => {}
         }
-        self.drain_buffer();
     }
 
     fn poll_transport(&mut self, now: Instant) -> Option<Transport> {
+        self.last_now = now;
         if let Some(transport) = self.transport.take() {
             return Some(transport);
         }
@@ -461,6 +476,7 @@ impl Machine for Connection {
     }
 
     fn poll_transmit(&mut self, now: Instant, out: &mut BytesMut) -> Option<usize> {
+        self.last_now = now;
         if self.state != State::Established {
             return None;
         }
@@ -475,7 +491,6 @@ impl Machine for Connection {
         if resent > 0 {
             debug!(connection = self.index, resent, "resending");
         }
-        self.drain_buffer();
         let written = out.len() - before;
         if written == 0 {
             return None;
@@ -494,15 +509,16 @@ impl Machine for Connection {
             State::Closed if self.buffer.wants_write() => self.retry_at,
             _ => None,
         };
-        [lifecycle, self.buffer.poll_timeout()].into_iter().flatten().min()
+        [lifecycle, self.buffer.poll_timeout(), self.wake_at].into_iter().flatten().min()
     }
 
-    fn poll_event(&mut self) -> Option<Event> {
-        let event = self.events.pop_front()?;
-        match event {
-            Event::Finished { .. } => self.pending_reports = self.pending_reports.saturating_sub(1),
-            _ => self.pending_notices = self.pending_notices.saturating_sub(1),
+    fn poll_event(&mut self, outcomes: bool) -> Option<Event> {
+        if let Some(event) = self.notices.pop_front() {
+            return Some(event);
         }
-        Some(event)
+        if outcomes {
+            return self.poll_buffer();
+        }
+        None
     }
 }

@@ -59,7 +59,7 @@ pub(crate) trait Machine {
 
     // Getters.
 
-    /// How many more items [`send`](Self::send) accepts now (reports not yet polled count
+    /// How many more items [`send`](Self::send) accepts now (outcomes not yet polled count
     /// against it, so an unread outcome queue pushes back on the callers).
     fn free_capacity(&self) -> usize;
 
@@ -71,9 +71,6 @@ pub(crate) trait Machine {
 
     /// Counters since creation.
     fn stats(&self) -> Self::Stats;
-
-    /// The next event, without taking it.
-    fn peek_event(&self) -> Option<&Self::Event>;
 
     /// The outcome an event reports, if it reports one.
     fn outcome_of(event: &Self::Event) -> Option<&Self::Outcome>;
@@ -126,7 +123,9 @@ pub(crate) trait Machine {
     #[must_use]
     fn poll_timeout(&self) -> Option<Instant>;
 
-    /// The next event for the user.
+    /// The next event for the user. With `outcomes` false (the outcome queue is full), only
+    /// events that are not outcomes: the outcomes wait in the machine, counting against its
+    /// capacity.
     #[must_use]
-    fn poll_event(&mut self) -> Option<Self::Event>;
+    fn poll_event(&mut self, outcomes: bool) -> Option<Self::Event>;
 }

@@ -393,18 +393,11 @@ impl<M: Machine> Engine<M> {
     fn deliver(&mut self, index: usize) {
         let Some(slot) = self.slots.get_mut(index) else { return };
         let mut room = self.outcomes.as_ref().map_or(usize::MAX, |queue| queue.room());
-        while let Some(event) = slot.machine.peek_event() {
-            if let Some(outcome) = M::outcome_of(event) {
-                if room == 0 {
-                    self.stalled = true;
-                    break;
-                }
-                if self.outcomes.is_some() {
-                    room -= 1;
-                    self.batch.push(outcome.clone());
-                }
+        while let Some(event) = slot.machine.poll_event(room > 0) {
+            if let (Some(outcome), Some(_)) = (M::outcome_of(&event), &self.outcomes) {
+                room = room.saturating_sub(1);
+                self.batch.push(outcome.clone());
             }
-            let Some(event) = slot.machine.poll_event() else { break };
             if let Some(handler) = &mut self.on_event {
                 handler(event);
             }
@@ -414,6 +407,8 @@ impl<M: Machine> Engine<M> {
                 queue.push(self.batch.drain(..));
             }
         }
+        // Outcomes may be waiting for room: the read that makes it wakes the loop.
+        self.stalled |= room == 0;
     }
 
     fn next_deadline(&self) -> Option<Instant> {

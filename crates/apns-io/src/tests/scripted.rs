@@ -340,7 +340,7 @@ fn unpolled_reports_hold_their_room() {
     assert_eq!(sim.conn.unsettled(), 0);
     assert_eq!(sim.conn.free_capacity(), 0, "the four reports are not read yet");
     let mut read = 0;
-    while let Some(event) = sim.conn.poll_event() {
+    while let Some(event) = sim.conn.poll_event(true) {
         read += usize::from(matches!(event, Event::Finished { .. }));
     }
     assert_eq!((read, sim.conn.free_capacity()), (4, 4));
@@ -358,4 +358,54 @@ fn the_transport_learns_what_it_still_holds() {
     sim.conn.handle_unsent(sim.now, 40);
     assert_eq!(sim.conn.bytes_in_transport(), (166, 40));
     let _ = FAST;
+}
+
+#[test]
+fn an_unanswered_confirmation_is_asked_again_at_once() {
+    let mut sim = Sim::default();
+    sim.gateway.ignore_probes = true;
+    sim.send_many(3);
+    let mark = sim.conn.confirm(sim.now);
+    // The probe ages out unanswered (2 s): the notifications are presumed accepted, and a new
+    // probe is queued while the events are read; the machine asks to be driven at once.
+    sim.advance(Duration::from_millis(2010));
+    assert!(sim.conn.is_confirmed(mark), "everything before the mark settled by age");
+    let another = sim.send_with(0, 0);
+    let mark = sim.conn.confirm(sim.now);
+    sim.gateway.ignore_probes = false;
+    sim.drive();
+    assert!(sim.conn.is_confirmed(mark));
+    assert_eq!(sim.report(another).outcome, Outcome::Accepted);
+    assert_eq!(sim.count(|e| matches!(e, Event::Confirmed { .. })), 1);
+    sim.assert_invariants();
+}
+
+#[test]
+fn a_probe_given_up_is_queued_again_without_new_input() {
+    let mut sim = Sim::default();
+    sim.gateway.ignore_probes = true;
+    sim.send_many(2);
+    let first = sim.conn.confirm(sim.now);
+    sim.advance(Duration::from_millis(1000));
+    // More notifications after the mark, and a second mark covering them; from now on probes
+    // are answered, but the first one was already read and ignored.
+    let later = sim.send_many(2);
+    let second = sim.conn.confirm(sim.now);
+    sim.gateway.ignore_probes = false;
+    // The first probe ages out; reading the events queues the next one, and the machine asks
+    // the shell (which drives a slot only on readiness, input or a due timeout) to come back now.
+    let expiry = sim.conn.poll_timeout().unwrap();
+    sim.now = expiry;
+    sim.conn.handle_timeout(expiry);
+    sim.drain_events();
+    assert_eq!(sim.conn.poll_timeout(), Some(expiry));
+    sim.drive();
+    assert!(sim.conn.is_confirmed(first) && sim.conn.is_confirmed(second));
+    // When the first probe aged out, a new one was queued while the events were read (no other
+    // input came): it proved the later notifications.
+    for index in later {
+        assert_eq!(sim.report(index).outcome, Outcome::Accepted);
+    }
+    assert_eq!(sim.count(|e| matches!(e, Event::Confirmed { .. })), 1);
+    sim.assert_invariants();
 }

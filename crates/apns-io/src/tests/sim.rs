@@ -71,6 +71,8 @@ pub(crate) struct Gateway {
     pub(crate) shutdown_every: Option<u32>,
     /// Answer error responses with identifier 0.
     pub(crate) zero_ids: bool,
+    /// Read probes and say nothing (a gateway that does not treat them as invalid).
+    pub(crate) ignore_probes: bool,
     accepted_here: u32,
     /// An error or close is scheduled on this connection: everything read is discarded.
     closing: bool,
@@ -96,6 +98,7 @@ impl Gateway {
             silent_close_here: None,
             shutdown_every: None,
             zero_ids: false,
+            ignore_probes: false,
             accepted_here: 0,
             closing: false,
             pending: BytesMut::new(),
@@ -135,6 +138,7 @@ impl Gateway {
                 continue;
             }
             let notification = match validated {
+                Err(_) if self.ignore_probes => continue,
                 Err(response) => {
                     self.probe_responses += 1;
                     self.fail(response, &mut out);
@@ -437,8 +441,8 @@ impl Sim {
         self.deliver();
     }
 
-    fn drain_events(&mut self) {
-        while let Some(event) = self.conn.poll_event() {
+    pub(crate) fn drain_events(&mut self) {
+        while let Some(event) = self.conn.poll_event(true) {
             self.responses_reported += u32::from(event.error_response().is_some());
             match event {
                 Event::Finished { report, .. } => {
