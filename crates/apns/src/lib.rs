@@ -2,7 +2,7 @@
 //! Rust.
 //!
 //! Apple retired the binary protocol in March 2021; this crate ships an in-process mock
-//! ([`mock::LocalMock`], feature `mock`, off by default) so everything below runs as is with
+//! (`mock::LocalMock`, feature `mock`, off by default) so everything below runs as is with
 //! `features = ["mock"]`.
 //!
 //! | PyAPNs | `apns` |
