@@ -182,8 +182,8 @@ impl Connection {
         }
         let ids_left =
             (u64::from(StreamId::MAX.get()) + 1).saturating_sub(u64::from(self.next_stream_id)).div_ceil(2);
-        let limit = (self.stream_limit() as u64).min(ids_left) as usize;
-        limit.saturating_sub(self.active + self.send_queue.len())
+        let room = self.stream_limit().saturating_sub(self.active + self.send_queue.len());
+        room.min(usize::try_from(ids_left).unwrap_or(usize::MAX))
     }
 
     /// Streams opened (HEADERS written) and not finished.
@@ -219,13 +219,20 @@ impl Connection {
 
     /// Whether `poll_transmit` would append something now.
     pub fn wants_write(&self) -> bool {
-        !self.preface_written
-            || !self.control.is_empty()
-            || (self.ping.requested && self.state != State::Closed)
+        if !self.preface_written || !self.control.is_empty() {
+            return true;
+        }
+        if self.state == State::Closed {
+            return false;
+        }
+        self.ping.requested
             || self.recv_owed >= self.config.connection_window / 2
-            || (self.state != State::Closed
-                && ((!self.send_queue.is_empty() && self.active < self.stream_limit())
-                    || (!self.data_queue.is_empty() && self.send_window > 0)))
+            || (!self.send_queue.is_empty() && self.active < self.stream_limit())
+            || (self.send_window > 0
+                && self
+                    .data_queue
+                    .iter()
+                    .any(|id| self.streams.get(&id.get()).is_some_and(|s| s.send_window > 0)))
     }
 
     // Commands.
