@@ -80,6 +80,8 @@ pub struct Connection {
     recv_window: i64,
     /// Connection-window credit to return to the server.
     recv_owed: u32,
+    /// Response body bytes held by unfinished streams.
+    buffered_body: usize,
     /// Control frames to write (acknowledgements, RST_STREAM, WINDOW_UPDATE, GOAWAY).
     control: BytesMut,
     pending_acks: usize,
@@ -142,6 +144,7 @@ impl Connection {
             send_window: 65_535,
             recv_window: i64::from(config.connection_window),
             recv_owed: 0,
+            buffered_body: 0,
             control: BytesMut::new(),
             pending_acks: 0,
             ping: Ping::default(),
@@ -597,14 +600,13 @@ impl Connection {
             return Err(ConnectionError::FlowControl);
         }
         self.recv_window -= i64::from(flow_len);
+        // Connection credit goes back as DATA arrives: buffered bodies are bounded by
+        // `max_response_body` per stream and `max_buffered_body` per connection instead, so
+        // that streams waiting for their END_STREAM cannot starve the others.
+        self.recv_owed += flow_len;
         let Some(stream) = self.streams.get_mut(&stream_id.get()) else {
-            self.recv_owed += flow_len; // A stream we are done with: the credit goes straight back.
-            return Ok(());
+            return Ok(()); // A stream we are done with.
         };
-        // Padding is credited back at once; data when the stream ends (it is buffered until then).
-        let data_len = data.len() as u32;
-        self.recv_owed += flow_len - data_len;
-        stream.credit_held += data_len;
         if i64::from(flow_len) > stream.recv_window {
             self.abort_stream(stream_id, ErrorCode::FLOW_CONTROL_ERROR, Abort::FlowControl);
             return Ok(());
@@ -618,6 +620,11 @@ impl Connection {
             self.abort_stream(stream_id, ErrorCode::CANCEL, Abort::BodyTooLarge);
             return Ok(());
         }
+        if self.buffered_body + data.len() > self.config.max_buffered_body {
+            self.abort_stream(stream_id, ErrorCode::CANCEL, Abort::BufferFull);
+            return Ok(());
+        }
+        self.buffered_body += data.len();
         stream.response.body.extend_from_slice(&data);
         if end_stream {
             match stream.complete() {
@@ -832,12 +839,13 @@ impl Connection {
         if stream.is_opened() {
             self.active -= 1;
         }
-        self.recv_owed += stream.credit_held;
+        self.buffered_body -= stream.buffered_body();
         self.events.push_back(Event::Finished { id, fate });
     }
 
     fn complete(&mut self, id: StreamId) {
         let Some(stream) = self.streams.get_mut(&id.get()) else { return };
+        self.buffered_body -= stream.buffered_body();
         let response = stream.take_response();
         if !stream.local_done {
             // The server answered before reading the whole body (RFC 9113 section 8.1): stop.

@@ -141,6 +141,9 @@ pub enum Abort {
     Malformed(Malformed),
     /// The response body exceeded `max_response_body`; we sent `CANCEL`.
     BodyTooLarge,
+    /// The bodies of all unfinished responses together would exceed `max_buffered_body`; we
+    /// sent `CANCEL`.
+    BufferFull,
     /// The response header list exceeded our `max_header_list_size`; we sent `CANCEL`.
     HeadersTooLarge,
     /// The server sent more than the stream's window; we sent `FLOW_CONTROL_ERROR`.

@@ -51,9 +51,8 @@ pub struct Config {
     /// Our SETTINGS_INITIAL_WINDOW_SIZE: how much response body the server may send per stream
     /// before we replenish. Default 65,535.
     pub stream_window: u32,
-    /// The connection receive window (raised from 65,535 by a WINDOW_UPDATE at start). Credit
-    /// is returned as response bodies are handed over, so it bounds the body bytes buffered on
-    /// the connection. Default 1 MiB.
+    /// The connection receive window (raised from 65,535 by a WINDOW_UPDATE at start),
+    /// replenished as DATA arrives. Default 1 MiB.
     pub connection_window: u32,
     /// Our SETTINGS_MAX_FRAME_SIZE. Default 16,384.
     pub max_frame_size: u32,
@@ -65,6 +64,9 @@ pub struct Config {
     pub max_header_block: usize,
     /// Largest response body; a larger one aborts the stream. Default 64 KiB.
     pub max_response_body: usize,
+    /// Largest total of the bodies of unfinished responses on the connection; the DATA frame
+    /// that would exceed it aborts its stream. Default 4 MiB.
+    pub max_buffered_body: usize,
     /// PING and SETTINGS acknowledgements we owe and have not written yet; more ends the
     /// connection (a flood). Default 1,024.
     pub max_pending_acks: usize,
@@ -91,6 +93,7 @@ impl Default for Config {
             max_header_list_size: 16 << 10,
             max_header_block: 64 << 10,
             max_response_body: 64 << 10,
+            max_buffered_body: 4 << 20,
             max_pending_acks: 1024,
             ping_timeout: Duration::from_secs(10),
             keepalive_interval: None,

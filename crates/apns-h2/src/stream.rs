@@ -24,8 +24,6 @@ pub(crate) struct Stream {
     pub(crate) recv_window: i64,
     /// Bytes received and not yet returned to the server's stream window.
     pub(crate) recv_owed: u32,
-    /// Response body bytes received: connection-window credit returned when the stream ends.
-    pub(crate) credit_held: u32,
     pub(crate) response: ResponseState,
 }
 
@@ -59,9 +57,13 @@ impl Stream {
             send_window: 0,
             recv_window: i64::from(recv_window),
             recv_owed: 0,
-            credit_held: 0,
             response: ResponseState::default(),
         }
+    }
+
+    /// Response body bytes held (counted against `max_buffered_body`).
+    pub(crate) fn buffered_body(&self) -> usize {
+        self.response.body.len()
     }
 
     pub(crate) fn is_opened(&self) -> bool {

@@ -635,3 +635,54 @@ fn server_pings_and_settings_are_acknowledged() {
     assert!(sim.server.streams[&b.get()].block_len > 250);
     assert_eq!(sim.server.streams[&a.get()].fields.len(), sim.server.streams[&b.get()].fields.len());
 }
+
+#[test]
+fn partial_bodies_do_not_starve_the_connection_window() {
+    // Found with nghttpd: two 60 KB responses interleaved through a 65,535-byte connection
+    // window stalled when credit was only returned at END_STREAM.
+    let mut config = Config::default();
+    config.connection_window = 65_535;
+    let mut sim = Sim::new(config);
+    sim.server.settings(&[(MAX_STREAMS, 10)]);
+    sim.drive();
+    let a = sim.send(apns_request(0, small_body()));
+    let b = sim.send(apns_request(1, small_body()));
+    sim.drive();
+    sim.server.headers(a, &[(":status", "200")], false);
+    sim.server.headers(b, &[(":status", "200")], false);
+    let piece = vec![b'p'; 10_000];
+    for round in 0..6 {
+        for stream in [a, b] {
+            sim.server.data(stream, &piece, round == 5);
+            sim.drive();
+        }
+    }
+    assert_eq!(sim.fate(a).response().unwrap().body.len(), 60_000);
+    assert_eq!(sim.fate(b).response().unwrap().body.len(), 60_000);
+}
+
+#[test]
+fn buffered_bodies_are_bounded_per_connection() {
+    let mut config = Config::default();
+    config.max_buffered_body = 25_000;
+    let mut sim = Sim::new(config);
+    sim.server.settings(&[(MAX_STREAMS, 10)]);
+    sim.drive();
+    let streams: Vec<_> = (0..3).map(|n| sim.send(apns_request(n, small_body()))).collect();
+    sim.drive();
+    for &stream in &streams {
+        sim.server.headers(stream, &[(":status", "200")], false);
+        sim.server.data(stream, &[b'b'; 10_000], false);
+    }
+    sim.drive();
+    assert_eq!(sim.fate(streams[2]), Fate::Aborted(Abort::BufferFull));
+    // The others go on, and the freed room is usable again.
+    sim.server.data(streams[0], b"", true);
+    sim.drive();
+    assert_eq!(sim.fate(streams[0]).response().unwrap().body.len(), 10_000);
+    let next = sim.send(apns_request(9, small_body()));
+    sim.drive();
+    sim.server.respond(next, 200, &[], &[b'n'; 14_000]);
+    sim.drive();
+    assert!(sim.fate(next).response().is_some());
+}
