@@ -206,7 +206,8 @@ impl Driver {
                     Err(error) => panic!("send_request: {error}"),
                 }
             }
-            let finished = self.fates().len();
+            let fates = self.fates();
+            let finished = ids.iter().filter(|id| fates.iter().any(|(done, _)| done == *id)).count();
             if requests.is_empty() && finished >= ids.len() {
                 break;
             }
