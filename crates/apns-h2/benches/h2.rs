@@ -1,1 +1,186 @@
-fn main() {}
+//! Requests encoded and responses decoded per second, APNs-shaped.
+//!
+//! Run with `cargo bench -p apns-h2` (or `cargo xtask bench`); results are in
+//! `docs/benchmarks.md`.
+//!
+//! - `encode`: `send_request` + `poll_transmit` of 1,000 typical APNs requests (`POST`, a
+//!   75-byte `:path` with a device token, `:scheme`, `:authority`, six headers with a 200-byte
+//!   JWT, a 100-byte body) on an established connection: HEADERS (HPACK) and DATA frames into
+//!   one buffer. Prebuilt requests, and requests built from strings each time.
+//! - `decode`: `handle_input` of 1,000 responses (HEADERS with `:status 200` and `apns-id`) and
+//!   `poll_event` of their 1,000 fates (dropping them is not timed).
+//!
+//! Both run on one long-lived connection (a warm HPACK table, as in production); only the
+//! encoding or decoding of each batch is timed.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use apns_h2::frame::{Frame, SettingId, StreamId};
+use apns_h2::hpack::Encoder;
+use apns_h2::{Config, Connection, Event, HeaderName, HeaderValue, Indexing, Request};
+use bytes::{Bytes, BytesMut};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+
+const BATCH: usize = 1000;
+const TOKEN: &str = "bearer eyJhbGciOiJFUzI1NiIsImtpZCI6IkFCQzEyM0RFRkcifQ.eyJpc3MiOiJERUYxMjNHSElKIiwiaWF0IjoxNzAwMDAwMDAwfQ.MEUCIQDv0hXvZzV1N0eLq2xk7M8Lr4w4bX0gS2Jg3o9s8l5W8QIgW4m6c8J0Zk1r2x6Qh9yT0u5v3b7n1m2k4j6h8g0f2d4";
+
+const AUTHORIZATION: HeaderName = HeaderName::from_static("authorization");
+const TOPIC: HeaderName = HeaderName::from_static("apns-topic");
+const PUSH_TYPE: HeaderName = HeaderName::from_static("apns-push-type");
+const ID: HeaderName = HeaderName::from_static("apns-id");
+const EXPIRATION: HeaderName = HeaderName::from_static("apns-expiration");
+const PRIORITY: HeaderName = HeaderName::from_static("apns-priority");
+
+/// A connection whose server allows 1,000 streams and large windows.
+fn connected(now: Instant) -> Connection {
+    let mut connection = Connection::new(Config::default(), now).unwrap();
+    let _ = connection.poll_transmit(now, &mut BytesMut::new());
+    let mut input = BytesMut::new();
+    Frame::Settings {
+        ack: false,
+        params: vec![(SettingId::MAX_CONCURRENT_STREAMS, 1000), (SettingId::INITIAL_WINDOW_SIZE, 1 << 20)],
+    }
+    .encode(&mut input);
+    Frame::Settings { ack: true, params: Vec::new() }.encode(&mut input);
+    Frame::WindowUpdate { stream_id: StreamId::CONNECTION, increment: (1 << 30) }.encode(&mut input);
+    connection.handle_input(now, &input);
+    let _ = connection.poll_transmit(now, &mut BytesMut::new());
+    while connection.poll_event().is_some() {}
+    connection
+}
+
+fn request(n: usize, token: &HeaderValue, body: &Bytes) -> Request {
+    let path = format!("/3/device/{n:064x}");
+    let id = format!("6f1c9a8e-3b2d-4c5e-9f7a-{n:012x}");
+    Request::post(HeaderValue::from_static("api.push.apple.com"), HeaderValue::new(path).unwrap())
+        .header(AUTHORIZATION, token.clone(), Indexing::Incremental)
+        .header(TOPIC, HeaderValue::from_static("com.example.app"), Indexing::Incremental)
+        .header(PUSH_TYPE, HeaderValue::from_static("alert"), Indexing::Incremental)
+        .header(ID, HeaderValue::new(id).unwrap(), Indexing::WithoutIndexing)
+        .header(EXPIRATION, HeaderValue::from_static("0"), Indexing::Incremental)
+        .header(PRIORITY, HeaderValue::from_static("10"), Indexing::Incremental)
+        .body(body.clone())
+}
+
+/// The server's answers to streams `first`, `first + 2`, ...: HEADERS with `:status 200` (an
+/// indexed field) and `apns-id` (a literal not indexed), so blocks do not depend on earlier ones.
+fn responses(first: u32, count: usize) -> Bytes {
+    let mut encoder = Encoder::new(4096);
+    let mut out = BytesMut::new();
+    for n in 0..count {
+        let mut block = BytesMut::new();
+        encoder.begin_block(&mut block);
+        encoder.encode_field(
+            &Bytes::from_static(b":status"),
+            &Bytes::from_static(b"200"),
+            Indexing::Incremental,
+            &mut block,
+        );
+        let id = Bytes::from(format!("6f1c9a8e-3b2d-4c5e-9f7a-{n:012x}"));
+        encoder.encode_field(&Bytes::from_static(b"apns-id"), &id, Indexing::WithoutIndexing, &mut block);
+        let stream_id = StreamId::new(first + 2 * n as u32);
+        Frame::Headers {
+            stream_id,
+            fragment: block.freeze(),
+            pad_len: None,
+            priority: None,
+            end_stream: true,
+            end_headers: true,
+        }
+        .encode(&mut out);
+    }
+    out.freeze()
+}
+
+/// Finishes every open stream (outside the measurement).
+fn answer_all(connection: &mut Connection, first: u32, now: Instant) {
+    connection.handle_input(now, &responses(first, connection.open_streams()));
+    let _ = connection.poll_transmit(now, &mut BytesMut::new());
+    while connection.poll_event().is_some() {}
+}
+
+/// One long-lived connection, as in production: its HPACK table is warm and its stream map
+/// has its capacity. Only the encoding of each batch is timed.
+fn encoding(c: &mut Criterion) {
+    let mut group = c.benchmark_group("encode");
+    group.throughput(Throughput::Elements(BATCH as u64));
+    let token = HeaderValue::new(TOKEN).unwrap();
+    let body = Bytes::from(vec![b'{'; 100]);
+    let now = Instant::now();
+    let requests: Vec<Request> = (0..BATCH).map(|n| request(n, &token, &body)).collect();
+    let mut out = BytesMut::with_capacity(1 << 20);
+    for (name, prebuilt) in [
+        ("send_request + poll_transmit, prebuilt requests", true),
+        ("build + send_request + poll_transmit", false),
+    ] {
+        let mut connection = connected(now);
+        let mut next_id = 1u32;
+        group.bench_function(name, |b| {
+            b.iter_custom(|iterations| {
+                let mut elapsed = Duration::ZERO;
+                for _ in 0..iterations {
+                    let batch = requests.clone();
+                    out.clear();
+                    let start = Instant::now();
+                    if prebuilt {
+                        for request in batch {
+                            black_box(connection.send_request(request).unwrap());
+                        }
+                    } else {
+                        for n in 0..BATCH {
+                            black_box(connection.send_request(request(n, &token, &body)).unwrap());
+                        }
+                    }
+                    black_box(connection.poll_transmit(now, &mut out));
+                    elapsed += start.elapsed();
+                    answer_all(&mut connection, next_id, now);
+                    next_id += 2 * BATCH as u32;
+                }
+                elapsed
+            })
+        });
+    }
+    group.finish();
+}
+
+fn decoding(c: &mut Criterion) {
+    let mut group = c.benchmark_group("decode");
+    group.throughput(Throughput::Elements(BATCH as u64));
+    let token = HeaderValue::new(TOKEN).unwrap();
+    let body = Bytes::from(vec![b'{'; 100]);
+    let now = Instant::now();
+    let mut connection = connected(now);
+    let mut next_id = 1u32;
+    group.bench_function("handle_input + poll_event, :status 200 + apns-id", |b| {
+        b.iter_custom(|iterations| {
+            let mut elapsed = Duration::ZERO;
+            for _ in 0..iterations {
+                for n in 0..BATCH {
+                    connection.send_request(request(n, &token, &body)).unwrap();
+                }
+                let _ = connection.poll_transmit(now, &mut BytesMut::new());
+                let input = responses(next_id, BATCH);
+                next_id += 2 * BATCH as u32;
+                let mut fates = Vec::with_capacity(BATCH);
+                let start = Instant::now();
+                connection.handle_input(now, &input);
+                while let Some(event) = connection.poll_event() {
+                    if let Event::Finished { fate, .. } = event {
+                        fates.push(fate);
+                    }
+                }
+                elapsed += start.elapsed();
+                assert!(fates
+                    .iter()
+                    .all(|fate| fate.response().is_some_and(|response| response.status == 200)));
+                assert_eq!(fates.len(), BATCH);
+            }
+            elapsed
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, encoding, decoding);
+criterion_main!(benches);

@@ -44,7 +44,8 @@ fn start(pki: &Pki) -> Option<PythonServer> {
         .expect("the python server starts");
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let port: u16 = line.trim().strip_prefix("PORT ").unwrap_or_else(|| panic!("no port: {line:?}")).parse().unwrap();
+    let port: u16 =
+        line.trim().strip_prefix("PORT ").unwrap_or_else(|| panic!("no port: {line:?}")).parse().unwrap();
     Some(PythonServer { child, address: SocketAddr::from(([127, 0, 0, 1], port)) })
 }
 
@@ -93,7 +94,10 @@ fn apns_like_stream_limits_refusal_and_goaway() {
     for (_, fate) in &fates[3..] {
         assert_eq!(
             *fate,
-            Fate::NotProcessed(NotProcessed::GoAway { last_stream_id: goaway.last_stream_id, code: ErrorCode::NO_ERROR })
+            Fate::NotProcessed(NotProcessed::GoAway {
+                last_stream_id: goaway.last_stream_id,
+                code: ErrorCode::NO_ERROR
+            })
         );
     }
     assert!(driver.events.iter().any(|event| matches!(event, Event::Closed(Closed::Graceful))));

@@ -59,6 +59,9 @@ pub struct DecodedField {
     pub never_indexed: bool,
 }
 
+/// Bytes allocated at a time for decoded strings.
+const SCRATCH_CHUNK: usize = 4096;
+
 /// The decoding context of one connection direction: its dynamic table and size limit.
 #[derive(Debug, Clone)]
 pub struct Decoder {
@@ -104,8 +107,12 @@ impl Decoder {
     /// On an error the dynamic table may hold part of the block's insertions: the connection
     /// must end (the error is a connection error).
     pub fn decode(&mut self, block: &[u8], mut field: impl FnMut(DecodedField)) -> Result<(), DecodeError> {
-        // Huffman decoding expands at most 8/5; the bound keeps one allocation per block.
-        self.scratch.reserve(block.len() * 8 / 5 + 8);
+        // Huffman decoding expands at most 8/5. Strings are split off `scratch`, so one
+        // allocation of a few KiB serves many blocks (a decoded value keeps its chunk alive).
+        let needed = block.len() * 8 / 5 + 8;
+        if self.scratch.capacity() < needed {
+            self.scratch = BytesMut::with_capacity(needed.max(SCRATCH_CHUNK));
+        }
         let mut input = block;
         let mut fields_seen = false;
         while let Some(&first) = input.first() {

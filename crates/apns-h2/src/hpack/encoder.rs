@@ -154,14 +154,30 @@ pub(crate) fn encode_integer(value: u32, prefix: u8, pattern: u8, out: &mut impl
 
 /// Writes a string literal, Huffman-coded if allowed and not longer (as the RFC examples do).
 fn encode_string(value: &[u8], allow_huffman: bool, out: &mut BytesMut) {
-    let huffman_len = if allow_huffman { huffman::encoded_len(value) } else { usize::MAX };
-    if huffman_len <= value.len() {
-        encode_integer(huffman_len as u32, 7, 0x80, out);
+    if allow_huffman && value.len() < 0x7f {
+        // One pass: Huffman-code after a one-byte length (any length below 127 fits), then keep
+        // the raw string instead if that is shorter.
+        let start = out.len();
+        out.put_u8(0);
         huffman::encode(value, out);
-    } else {
-        encode_integer(value.len() as u32, 7, 0x00, out);
-        out.extend_from_slice(value);
+        let huffman_len = out.len() - start - 1;
+        if huffman_len <= value.len() {
+            if let Some(prefix) = out.get_mut(start) {
+                *prefix = 0x80 | huffman_len as u8;
+            }
+            return;
+        }
+        out.truncate(start);
+    } else if allow_huffman {
+        let huffman_len = huffman::encoded_len(value);
+        if huffman_len <= value.len() {
+            encode_integer(huffman_len as u32, 7, 0x80, out);
+            huffman::encode(value, out);
+            return;
+        }
     }
+    encode_integer(value.len() as u32, 7, 0x00, out);
+    out.extend_from_slice(value);
 }
 
 #[cfg(test)]

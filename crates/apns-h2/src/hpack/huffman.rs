@@ -27,6 +27,10 @@ pub(crate) fn encoded_len(input: &[u8]) -> usize {
 
 /// Appends the Huffman encoding of `input` (padded with the prefix of EOS).
 pub(crate) fn encode(input: &[u8], out: &mut impl BufMut) {
+    // Bytes go through a local buffer, 32 bits at a time: cheaper than `out`'s capacity check
+    // for each.
+    let mut buffer = [0u8; 128];
+    let mut used = 0usize;
     let mut bits: u64 = 0;
     let mut count: u32 = 0; // Pending bits in `bits`, right-aligned, fewer than 32 between bytes.
     for &byte in input {
@@ -36,9 +40,17 @@ pub(crate) fn encode(input: &[u8], out: &mut impl BufMut) {
         if count >= 32 {
             count -= 32;
             // Truncation keeps the 32 bits just above the `count` still pending.
-            out.put_u32((bits >> count) as u32);
+            if let Some(slot) = buffer.get_mut(used..used + 4) {
+                slot.copy_from_slice(&((bits >> count) as u32).to_be_bytes());
+            }
+            used += 4;
+            if used == buffer.len() {
+                out.put_slice(&buffer);
+                used = 0;
+            }
         }
     }
+    out.put_slice(&buffer[..used]);
     while count >= 8 {
         count -= 8;
         out.put_u8((bits >> count) as u8);
@@ -51,22 +63,34 @@ pub(crate) fn encode(input: &[u8], out: &mut impl BufMut) {
 
 /// Appends the decoding of the Huffman string `input`.
 pub(crate) fn decode(input: &[u8], out: &mut impl BufMut) -> Result<(), HuffmanError> {
+    // Symbols go through a small local buffer: one bounds check per byte here is cheaper than
+    // one capacity check per symbol on `out`.
+    let mut buffer = [0u8; 64];
+    let mut used = 0usize;
     let mut state = 0usize;
-    let mut accepting = true;
+    let mut flags = ACCEPT;
+    let mut failed = 0u8;
     for &byte in input {
         for nibble in [byte >> 4, byte & 0x0f] {
             let entry = DECODE[state][usize::from(nibble)];
-            if entry.flags & FAIL != 0 {
-                return Err(HuffmanError::Eos);
+            if let Some(slot) = buffer.get_mut(used) {
+                *slot = entry.symbol;
             }
-            if entry.flags & SYMBOL != 0 {
-                out.put_u8(entry.symbol);
-            }
+            used += usize::from(entry.flags & SYMBOL);
+            failed |= entry.flags & FAIL;
             state = usize::from(entry.next);
-            accepting = entry.flags & ACCEPT != 0;
+            flags = entry.flags;
+        }
+        if used >= buffer.len() - 2 {
+            out.put_slice(&buffer[..used]);
+            used = 0;
         }
     }
-    if accepting {
+    if failed != 0 {
+        return Err(HuffmanError::Eos);
+    }
+    out.put_slice(&buffer[..used]);
+    if flags & ACCEPT != 0 {
         Ok(())
     } else {
         Err(HuffmanError::Padding)
@@ -78,6 +102,7 @@ const FAIL: u8 = 2;
 const ACCEPT: u8 = 4;
 
 #[derive(Debug, Clone, Copy)]
+#[repr(C, align(4))]
 struct Entry {
     next: u8,
     flags: u8,

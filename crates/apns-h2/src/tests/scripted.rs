@@ -640,8 +640,7 @@ fn server_pings_and_settings_are_acknowledged() {
 fn partial_bodies_do_not_starve_the_connection_window() {
     // Found with nghttpd: two 60 KB responses interleaved through a 65,535-byte connection
     // window stalled when credit was only returned at END_STREAM.
-    let mut config = Config::default();
-    config.connection_window = 65_535;
+    let config = Config { connection_window: 65_535, ..Config::default() };
     let mut sim = Sim::new(config);
     sim.server.settings(&[(MAX_STREAMS, 10)]);
     sim.drive();
@@ -663,8 +662,7 @@ fn partial_bodies_do_not_starve_the_connection_window() {
 
 #[test]
 fn buffered_bodies_are_bounded_per_connection() {
-    let mut config = Config::default();
-    config.max_buffered_body = 25_000;
+    let config = Config { max_buffered_body: 25_000, ..Config::default() };
     let mut sim = Sim::new(config);
     sim.server.settings(&[(MAX_STREAMS, 10)]);
     sim.drive();
