@@ -3,7 +3,8 @@
 //! decodes to the same fields with a fresh pair of contexts.
 #![no_main]
 
-use apns_h2::hpack::{Decoder, Encoder, Indexing};
+use apns_h2::hpack::{Decoder, Encoder};
+use apns_h2::Indexing;
 use bytes::{Bytes, BytesMut};
 use libfuzzer_sys::fuzz_target;
 

@@ -16,9 +16,9 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use apns_h2::frame::{Frame, SettingId, StreamId};
+use apns_h2::frame::{Frame, SettingId};
 use apns_h2::hpack::Encoder;
-use apns_h2::{Config, Connection, Event, HeaderName, HeaderValue, Indexing, Request};
+use apns_h2::{Config, Connection, Event, HeaderName, HeaderValue, Indexing, Request, StreamId};
 use bytes::{Bytes, BytesMut};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 

@@ -8,12 +8,13 @@ use bytes::{Bytes, BytesMut};
 
 use crate::error::{ConnectionError, Limit, ProtocolViolation, SendError};
 use crate::event::{Abort, Closed, ConnectionEnd, Event, Fate, GoAway, Malformed, NotProcessed};
-use crate::frame::{self, decode_frame, Frame, FrameKind, SettingId, StreamId, HEADER_LEN, MAX_WINDOW};
+use crate::frame::{self, decode_frame, Frame, FrameKind, SettingId, HEADER_LEN, MAX_WINDOW};
 use crate::hpack::{Decoder, Encoder};
 use crate::message::Request;
 use crate::settings::{Config, ConfigError, PeerSettings};
 use crate::stream::{Section, SectionOutcome, Stream};
 use crate::ErrorCode;
+use crate::StreamId;
 
 /// Non-stream events (settings, GOAWAY) kept while nobody polls; later ones are dropped (their
 /// latest state stays readable through the getters), so a flood cannot grow memory.

@@ -2,8 +2,9 @@
 
 use std::fmt;
 
-use crate::frame::{FrameError, StreamId};
+use crate::frame::FrameError;
 use crate::hpack::DecodeError;
+use crate::StreamId;
 
 /// An HTTP/2 error code (RFC 9113 section 7), as carried by RST_STREAM and GOAWAY. Open: codes
 /// this crate does not name still parse.

@@ -5,9 +5,9 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use crate::error::{ConnectionError, ErrorCode};
-use crate::frame::StreamId;
 use crate::message::Response;
 use crate::settings::PeerSettings;
+use crate::StreamId;
 
 /// Something the caller must learn, from [`Connection::poll_event`](crate::Connection::poll_event).
 #[derive(Debug, Clone, PartialEq, Eq)]

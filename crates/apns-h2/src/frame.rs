@@ -4,11 +4,10 @@
 //! be checked without connection state (lengths, padding, stream id 0 or not, setting values);
 //! the connection checks the rest. Decoded payloads are slices of the input buffer, not copies.
 
-use std::fmt;
-
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use crate::error::ErrorCode;
+use crate::StreamId;
 
 /// Bytes of the frame header.
 pub const HEADER_LEN: usize = 9;
@@ -21,49 +20,6 @@ pub const DEFAULT_MAX_FRAME_SIZE: u32 = 1 << 14;
 
 /// The largest flow-control window (2^31 - 1).
 pub const MAX_WINDOW: u32 = (1 << 31) - 1;
-
-/// An HTTP/2 stream identifier (31 bits). Client-initiated streams are odd; 0 is the connection.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct StreamId(u32);
-
-impl StreamId {
-    /// The connection itself (stream 0).
-    pub const CONNECTION: Self = Self(0);
-    /// The largest identifier (2^31 - 1).
-    pub const MAX: Self = Self(MAX_WINDOW);
-
-    /// The identifier with the reserved bit cleared.
-    pub const fn new(id: u32) -> Self {
-        Self(id & MAX_WINDOW)
-    }
-
-    /// Its numeric value.
-    pub const fn get(self) -> u32 {
-        self.0
-    }
-
-    /// Whether it is stream 0.
-    pub const fn is_connection(self) -> bool {
-        self.0 == 0
-    }
-
-    /// Whether a client opened it (odd).
-    pub const fn is_client_initiated(self) -> bool {
-        self.0 % 2 == 1
-    }
-}
-
-impl fmt::Debug for StreamId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "StreamId({})", self.0)
-    }
-}
-
-impl fmt::Display for StreamId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
 
 /// A frame type code; unknown types are kept (and ignored by the connection, RFC 9113 section
 /// 5.5).

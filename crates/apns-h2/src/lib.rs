@@ -63,9 +63,11 @@ mod event;
 pub mod frame;
 mod header;
 pub mod hpack;
+mod indexing;
 mod message;
 mod settings;
 mod stream;
+mod stream_id;
 
 #[cfg(test)]
 mod tests;
@@ -73,8 +75,8 @@ mod tests;
 pub use connection::Connection;
 pub use error::{ConnectionError, ErrorCode, Limit, ProtocolViolation, SendError};
 pub use event::{Abort, Closed, ConnectionEnd, Event, Fate, GoAway, Malformed, NotProcessed, Processed};
-pub use frame::StreamId;
 pub use header::{HeaderField, HeaderName, HeaderValue, Headers, InvalidHeader};
-pub use hpack::Indexing;
+pub use indexing::Indexing;
 pub use message::{Request, Response};
 pub use settings::{Config, ConfigError, PeerSettings};
+pub use stream_id::StreamId;

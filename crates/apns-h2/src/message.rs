@@ -3,7 +3,7 @@
 use bytes::Bytes;
 
 use crate::header::{HeaderField, HeaderName, HeaderValue, Headers};
-use crate::hpack::Indexing;
+use crate::Indexing;
 
 /// A request: pseudo-header fields, header fields, each with its HPACK [`Indexing`], and a
 /// body.

@@ -4,8 +4,8 @@ use bytes::{Bytes, BytesMut};
 
 use crate::event::Malformed;
 use crate::header::{HeaderField, Headers};
-use crate::hpack::Indexing;
 use crate::message::Response;
+use crate::Indexing;
 
 /// Most informational (1xx) responses accepted before the final one.
 const MAX_INFORMATIONAL: u8 = 8;

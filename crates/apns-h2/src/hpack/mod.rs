@@ -7,7 +7,7 @@
 //! - [`Decoder`]: Huffman strings (a four-bits-at-a-time state machine built at compile time),
 //!   the dynamic table with size updates and eviction, and every malformed input refused with a
 //!   [`DecodeError`]; memory is bounded by the table size and by the block being decoded.
-//! - [`Encoder`]: the field's [`Indexing`] is the caller's choice; the encoder uses an indexed
+//! - [`Encoder`]: the field's [`Indexing`](crate::Indexing) is the caller's choice; the encoder uses an indexed
 //!   field or an indexed name whenever the tables allow, and Huffman-codes a literal when that
 //!   is shorter.
 //!
@@ -21,7 +21,7 @@ mod huffman_codes;
 mod table;
 
 pub use decoder::{DecodeError, DecodedField, Decoder};
-pub use encoder::{Encoder, Indexing};
+pub use encoder::Encoder;
 
 #[cfg(test)]
 mod tests {
@@ -29,6 +29,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::Indexing;
 
     fn hex(text: &str) -> Vec<u8> {
         let text: String = text.split_whitespace().collect();

@@ -11,7 +11,8 @@ use proptest::prelude::*;
 
 use super::server::Server;
 use super::sim::{apns_request, small_body, Sim};
-use crate::frame::{Frame, FrameHeader, FrameKind, Priority, SettingId, StreamId};
+use crate::frame::{Frame, FrameHeader, FrameKind, Priority, SettingId};
+use crate::StreamId;
 use crate::{Config, Connection, ErrorCode, Event, Fate, NotProcessed};
 
 const REQUESTS: u32 = 6;

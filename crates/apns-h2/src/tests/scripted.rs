@@ -6,7 +6,8 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::sim::{apns_request, small_body, Sim};
-use crate::frame::{Frame, SettingId, StreamId};
+use crate::frame::{Frame, SettingId};
+use crate::StreamId;
 use crate::{
     Abort, Closed, Config, ConnectionEnd, ConnectionError, ErrorCode, Event, Fate, Limit, Malformed,
     NotProcessed, Processed, SendError,

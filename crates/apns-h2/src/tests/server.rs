@@ -6,9 +6,10 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use bytes::{Bytes, BytesMut};
 
-use crate::frame::{self, decode_frame, Frame, SettingId, StreamId, MAX_FRAME_SIZE_LIMIT};
-use crate::hpack::{Decoder, Encoder, Indexing};
+use crate::frame::{self, decode_frame, Frame, SettingId, MAX_FRAME_SIZE_LIMIT};
+use crate::hpack::{Decoder, Encoder};
 use crate::ErrorCode;
+use crate::{Indexing, StreamId};
 
 /// A request as the server read it.
 #[derive(Debug, Default, Clone)]
