@@ -184,10 +184,16 @@ impl Connection {
         if self.state != State::Open {
             return 0;
         }
-        let ids_left =
-            (u64::from(StreamId::MAX.get()) + 1).saturating_sub(u64::from(self.next_stream_id)).div_ceil(2);
         let room = self.stream_limit().saturating_sub(self.active + self.send_queue.len());
-        room.min(usize::try_from(ids_left).unwrap_or(usize::MAX))
+        room.min(self.stream_ids_left() as usize)
+    }
+
+    /// Stream ids this connection can still hand out (2^30 at the start): a connection
+    /// nearing 0 should be replaced before [`SendError::StreamIdsExhausted`].
+    pub fn stream_ids_left(&self) -> u32 {
+        let left =
+            (u64::from(StreamId::MAX.get()) + 1).saturating_sub(u64::from(self.next_stream_id)).div_ceil(2);
+        u32::try_from(left).unwrap_or(u32::MAX)
     }
 
     /// Streams opened (HEADERS written) and not finished.

@@ -143,7 +143,7 @@ fn goaway_splits_streams_at_last_stream_id() {
     let input = std::mem::take(&mut sim.server.out);
     sim.client.handle_input(sim.now, &input);
     assert!(sim.client.needs_replacement());
-    assert_eq!(sim.client.send_budget(), 0);
+    assert_eq!((sim.client.send_budget(), sim.client.stream_ids_left()), (0, 0));
     assert!(matches!(sim.client.send_request(apns_request(99, small_body())), Err(SendError::Closing(_))));
     sim.drive();
     let goaway = sim.client.goaway().unwrap();
@@ -315,11 +315,12 @@ fn stream_ids_run_out_and_the_connection_asks_to_be_replaced() {
     let mut sim = Sim::connected(&[(MAX_STREAMS, 100)]);
     sim.client.set_next_stream_id(StreamId::MAX.get() - 2);
     assert_eq!(sim.client.send_budget(), 2);
+    assert_eq!(sim.client.stream_ids_left(), 2);
     let a = sim.send(apns_request(0, small_body()));
     let b = sim.send(apns_request(1, small_body()));
     assert_eq!((a.get(), b.get()), (StreamId::MAX.get() - 2, StreamId::MAX.get()));
     assert!(sim.client.needs_replacement());
-    assert_eq!(sim.client.send_budget(), 0);
+    assert_eq!((sim.client.send_budget(), sim.client.stream_ids_left()), (0, 0));
     assert!(matches!(
         sim.client.send_request(apns_request(2, small_body())),
         Err(SendError::StreamIdsExhausted(_))
