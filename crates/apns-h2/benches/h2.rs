@@ -16,82 +16,12 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use apns_h2::frame::{Frame, SettingId};
-use apns_h2::hpack::Encoder;
-use apns_h2::{Config, Connection, Event, HeaderName, HeaderValue, Indexing, Request, StreamId};
+use apns_h2::{Connection, Event, HeaderValue, Request};
 use bytes::{Bytes, BytesMut};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use fixtures::{connected, request, responses, BATCH, TOKEN};
 
-const BATCH: usize = 1000;
-const TOKEN: &str = "bearer eyJhbGciOiJFUzI1NiIsImtpZCI6IkFCQzEyM0RFRkcifQ.eyJpc3MiOiJERUYxMjNHSElKIiwiaWF0IjoxNzAwMDAwMDAwfQ.MEUCIQDv0hXvZzV1N0eLq2xk7M8Lr4w4bX0gS2Jg3o9s8l5W8QIgW4m6c8J0Zk1r2x6Qh9yT0u5v3b7n1m2k4j6h8g0f2d4";
-
-const AUTHORIZATION: HeaderName = HeaderName::from_static("authorization");
-const TOPIC: HeaderName = HeaderName::from_static("apns-topic");
-const PUSH_TYPE: HeaderName = HeaderName::from_static("apns-push-type");
-const ID: HeaderName = HeaderName::from_static("apns-id");
-const EXPIRATION: HeaderName = HeaderName::from_static("apns-expiration");
-const PRIORITY: HeaderName = HeaderName::from_static("apns-priority");
-
-/// A connection whose server allows 1,000 streams and large windows.
-fn connected(now: Instant) -> Connection {
-    let mut connection = Connection::new(Config::default(), now).unwrap();
-    let _ = connection.poll_transmit(now, &mut BytesMut::new());
-    let mut input = BytesMut::new();
-    Frame::Settings {
-        ack: false,
-        params: vec![(SettingId::MAX_CONCURRENT_STREAMS, 1000), (SettingId::INITIAL_WINDOW_SIZE, 1 << 20)],
-    }
-    .encode(&mut input);
-    Frame::Settings { ack: true, params: Vec::new() }.encode(&mut input);
-    Frame::WindowUpdate { stream_id: StreamId::CONNECTION, increment: (1 << 30) }.encode(&mut input);
-    connection.handle_input(now, &input);
-    let _ = connection.poll_transmit(now, &mut BytesMut::new());
-    while connection.poll_event().is_some() {}
-    connection
-}
-
-fn request(n: usize, token: &HeaderValue, body: &Bytes) -> Request {
-    let path = format!("/3/device/{n:064x}");
-    let id = format!("6f1c9a8e-3b2d-4c5e-9f7a-{n:012x}");
-    Request::post(HeaderValue::from_static("api.push.apple.com"), HeaderValue::new(path).unwrap())
-        .header(AUTHORIZATION, token.clone(), Indexing::Incremental)
-        .header(TOPIC, HeaderValue::from_static("com.example.app"), Indexing::Incremental)
-        .header(PUSH_TYPE, HeaderValue::from_static("alert"), Indexing::Incremental)
-        .header(ID, HeaderValue::new(id).unwrap(), Indexing::WithoutIndexing)
-        .header(EXPIRATION, HeaderValue::from_static("0"), Indexing::Incremental)
-        .header(PRIORITY, HeaderValue::from_static("10"), Indexing::Incremental)
-        .body(body.clone())
-}
-
-/// The server's answers to streams `first`, `first + 2`, ...: HEADERS with `:status 200` (an
-/// indexed field) and `apns-id` (a literal not indexed), so blocks do not depend on earlier ones.
-fn responses(first: u32, count: usize) -> Bytes {
-    let mut encoder = Encoder::new(4096);
-    let mut out = BytesMut::new();
-    for n in 0..count {
-        let mut block = BytesMut::new();
-        encoder.begin_block(&mut block);
-        encoder.encode_field(
-            &Bytes::from_static(b":status"),
-            &Bytes::from_static(b"200"),
-            Indexing::Incremental,
-            &mut block,
-        );
-        let id = Bytes::from(format!("6f1c9a8e-3b2d-4c5e-9f7a-{n:012x}"));
-        encoder.encode_field(&Bytes::from_static(b"apns-id"), &id, Indexing::WithoutIndexing, &mut block);
-        let stream_id = StreamId::new(first + 2 * n as u32);
-        Frame::Headers {
-            stream_id,
-            fragment: block.freeze(),
-            pad_len: None,
-            priority: None,
-            end_stream: true,
-            end_headers: true,
-        }
-        .encode(&mut out);
-    }
-    out.freeze()
-}
+mod fixtures;
 
 /// Finishes every open stream (outside the measurement).
 fn answer_all(connection: &mut Connection, first: u32, now: Instant) {
