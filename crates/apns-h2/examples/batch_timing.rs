@@ -26,6 +26,7 @@ fn main() {
     let mut next_id = 1u32;
     let mut out = BytesMut::with_capacity(1 << 20);
     let (mut encode, mut decode) = (Vec::with_capacity(ROUNDS), Vec::with_capacity(ROUNDS));
+    let mut written = 0;
     for _ in 0..ROUNDS {
         let batch = requests.clone();
         out.clear();
@@ -35,6 +36,7 @@ fn main() {
         }
         black_box(connection.poll_transmit(now, &mut out));
         encode.push(start.elapsed());
+        written = out.len();
 
         let input = responses(next_id, BATCH);
         next_id += 2 * BATCH as u32;
@@ -49,6 +51,7 @@ fn main() {
         decode.push(start.elapsed());
         assert_eq!(fates.len(), BATCH);
     }
+    println!("{} bytes written per request (HEADERS and DATA frames)", written / BATCH);
     for (name, mut times) in
         [("encode (send_request + poll_transmit)", encode), ("decode (handle_input + poll_event)", decode)]
     {
