@@ -1,0 +1,288 @@
+//! Header names and values, checked once against RFC 9113 section 8.2.
+
+use std::fmt;
+
+use bytes::Bytes;
+
+/// A header field name: lowercase, non-empty, made of HTTP token characters, and not one of the
+/// connection-specific fields HTTP/2 forbids. Pseudo-header names (`:path`, ...) are only made
+/// by this crate.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct HeaderName(Bytes);
+
+/// Why a header name or value is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvalidHeader {
+    /// An empty name.
+    #[error("empty header name")]
+    EmptyName,
+    /// A name byte that is not a lowercase token character (uppercase, space, `:`, control...).
+    #[error("header name byte {0:#04x} is not a lowercase token character")]
+    NameByte(u8),
+    /// A connection-specific field (`connection`, `keep-alive`, `proxy-connection`,
+    /// `transfer-encoding`, `upgrade`) or `te` other than `trailers`.
+    #[error("connection-specific header fields are not allowed in HTTP/2")]
+    ConnectionSpecific,
+    /// A value with NUL, CR or LF, or with leading or trailing whitespace.
+    #[error("header value byte {0:#04x} is not allowed here")]
+    ValueByte(u8),
+}
+
+impl HeaderName {
+    /// `:method`.
+    pub(crate) const METHOD: Self = Self(Bytes::from_static(b":method"));
+    /// `:scheme`.
+    pub(crate) const SCHEME: Self = Self(Bytes::from_static(b":scheme"));
+    /// `:authority`.
+    pub(crate) const AUTHORITY: Self = Self(Bytes::from_static(b":authority"));
+    /// `:path`.
+    pub(crate) const PATH: Self = Self(Bytes::from_static(b":path"));
+
+    /// Checks a regular (not pseudo-) header name.
+    pub fn new(name: impl Into<Bytes>) -> Result<Self, InvalidHeader> {
+        let name = name.into();
+        check_name(&name)?;
+        Ok(Self(name))
+    }
+
+    /// A name known at compile time. Panics (at compile time in a `const`) if it is invalid.
+    #[allow(clippy::panic)] // A literal written by the programmer, not input.
+    pub const fn from_static(name: &'static str) -> Self {
+        match check_name(name.as_bytes()) {
+            Ok(()) => Self(Bytes::from_static(name.as_bytes())),
+            Err(_) => panic!("invalid header name"),
+        }
+    }
+
+    /// A name from the network, already checked by the caller (or a pseudo-header name).
+    pub(crate) fn from_checked(name: Bytes) -> Self {
+        Self(name)
+    }
+
+    /// The bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The bytes, shared.
+    pub fn as_shared(&self) -> &Bytes {
+        &self.0
+    }
+
+    /// As text (names are ASCII).
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+
+    /// Whether it starts with `:`.
+    pub fn is_pseudo(&self) -> bool {
+        self.0.first() == Some(&b':')
+    }
+}
+
+impl fmt::Debug for HeaderName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for HeaderName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A header field value: no NUL, CR or LF, and no leading or trailing space or tab.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct HeaderValue(Bytes);
+
+impl HeaderValue {
+    /// Checks a value. Sharing one `Bytes` between many requests (an `authorization` token)
+    /// costs no copy.
+    pub fn new(value: impl Into<Bytes>) -> Result<Self, InvalidHeader> {
+        let value = value.into();
+        check_value(&value)?;
+        Ok(Self(value))
+    }
+
+    /// A value known at compile time. Panics (at compile time in a `const`) if it is invalid.
+    #[allow(clippy::panic)] // A literal written by the programmer, not input.
+    pub const fn from_static(value: &'static str) -> Self {
+        match check_value(value.as_bytes()) {
+            Ok(()) => Self(Bytes::from_static(value.as_bytes())),
+            Err(_) => panic!("invalid header value"),
+        }
+    }
+
+    pub(crate) fn from_checked(value: Bytes) -> Self {
+        Self(value)
+    }
+
+    /// The bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The bytes, shared.
+    pub fn as_shared(&self) -> &Bytes {
+        &self.0
+    }
+
+    /// As text, if it is UTF-8.
+    pub fn to_str(&self) -> Option<&str> {
+        std::str::from_utf8(&self.0).ok()
+    }
+}
+
+impl fmt::Debug for HeaderValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.to_str() {
+            Some(text) => fmt::Debug::fmt(text, f),
+            None => write!(f, "{:?}", self.0),
+        }
+    }
+}
+
+/// A name and a value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderField {
+    /// The name.
+    pub name: HeaderName,
+    /// The value.
+    pub value: HeaderValue,
+}
+
+impl HeaderField {
+    /// Its size for `SETTINGS_MAX_HEADER_LIST_SIZE` (RFC 9113 section 6.5.2).
+    pub fn list_size(&self) -> usize {
+        self.name.0.len() + self.value.0.len() + 32
+    }
+}
+
+/// The fields of a response header section or trailer section, in the order received.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Headers(pub(crate) Vec<HeaderField>);
+
+impl Headers {
+    /// The first value of `name` (lowercase).
+    pub fn get(&self, name: &str) -> Option<&HeaderValue> {
+        self.0.iter().find(|field| field.name.as_bytes() == name.as_bytes()).map(|field| &field.value)
+    }
+
+    /// Every field, in order.
+    pub fn iter(&self) -> std::slice::Iter<'_, HeaderField> {
+        self.0.iter()
+    }
+
+    /// How many fields.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl<'a> IntoIterator for &'a Headers {
+    type Item = &'a HeaderField;
+    type IntoIter = std::slice::Iter<'a, HeaderField>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+/// Token characters (RFC 9110 section 5.6.2), lowercase only.
+const fn is_name_byte(byte: u8) -> bool {
+    matches!(byte,
+        b'a'..=b'z' | b'0'..=b'9' | b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.'
+        | b'^' | b'_' | b'`' | b'|' | b'~')
+}
+
+pub(crate) const fn check_name(name: &[u8]) -> Result<(), InvalidHeader> {
+    if name.is_empty() {
+        return Err(InvalidHeader::EmptyName);
+    }
+    let mut i = 0;
+    while i < name.len() {
+        if !is_name_byte(name[i]) {
+            return Err(InvalidHeader::NameByte(name[i]));
+        }
+        i += 1;
+    }
+    if is_connection_specific(name) {
+        return Err(InvalidHeader::ConnectionSpecific);
+    }
+    Ok(())
+}
+
+const fn eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// RFC 9113 section 8.2.2. (`te` is only allowed as `te: trailers`; we refuse it as a name
+/// since the requests here never need it.)
+const fn is_connection_specific(name: &[u8]) -> bool {
+    eq(name, b"connection")
+        || eq(name, b"keep-alive")
+        || eq(name, b"proxy-connection")
+        || eq(name, b"transfer-encoding")
+        || eq(name, b"upgrade")
+        || eq(name, b"te")
+}
+
+pub(crate) const fn check_value(value: &[u8]) -> Result<(), InvalidHeader> {
+    let mut i = 0;
+    while i < value.len() {
+        let byte = value[i];
+        if byte == 0 || byte == b'\r' || byte == b'\n' {
+            return Err(InvalidHeader::ValueByte(byte));
+        }
+        i += 1;
+    }
+    if let [first, ..] = value {
+        if *first == b' ' || *first == b'\t' {
+            return Err(InvalidHeader::ValueByte(*first));
+        }
+    }
+    if let [.., last] = value {
+        if *last == b' ' || *last == b'\t' {
+            return Err(InvalidHeader::ValueByte(*last));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_values_are_checked() {
+        assert!(HeaderName::new("apns-id").is_ok());
+        assert_eq!(HeaderName::new(""), Err(InvalidHeader::EmptyName));
+        assert_eq!(HeaderName::new("Apns-Id"), Err(InvalidHeader::NameByte(b'A')));
+        assert_eq!(HeaderName::new(":path"), Err(InvalidHeader::NameByte(b':')));
+        assert_eq!(HeaderName::new("connection"), Err(InvalidHeader::ConnectionSpecific));
+        assert!(HeaderValue::new("bearer abc").is_ok());
+        assert!(HeaderValue::new("").is_ok());
+        assert_eq!(HeaderValue::new("a\r\nb"), Err(InvalidHeader::ValueByte(b'\r')));
+        assert_eq!(HeaderValue::new(" a"), Err(InvalidHeader::ValueByte(b' ')));
+        assert_eq!(HeaderValue::new("a\t"), Err(InvalidHeader::ValueByte(b'\t')));
+        const TOPIC: HeaderName = HeaderName::from_static("apns-topic");
+        assert_eq!(TOPIC.as_str(), "apns-topic");
+    }
+}
