@@ -326,7 +326,10 @@ async fn connection(
                 gate.pause_until(TokioInstant::now() + stall.duration);
             }
         }
-        tasks.spawn(handle_request(Arc::clone(ctx), Arc::clone(&conn), sequence, request, respond));
+        // The record guard is made here, not in the task: a task aborted before its first poll
+        // (the connection dropped) still drops its guard, so the request is still recorded.
+        let pending = Pending::new(ctx, &conn, &request, respond.stream_id().as_u32());
+        tasks.spawn(handle_request(Arc::clone(ctx), Arc::clone(&conn), sequence, request, respond, pending));
         if every(ctx.faults.goaway_every) && !going_away {
             ctx.shared.count(Counter::Goaways, 1);
             h2.graceful_shutdown();
@@ -409,9 +412,9 @@ async fn handle_request(
     sequence: u64,
     request: Request<RecvStream>,
     mut respond: SendResponse<Bytes>,
+    mut pending: Pending,
 ) {
     let stream = respond.stream_id().as_u32();
-    let mut pending = Pending::new(&ctx, &conn, &request, stream);
     let (parts, mut body) = request.into_parts();
     let Some(payload) = read_body(&mut body).await else {
         return; // reset by the client: recorded as dropped
