@@ -133,7 +133,8 @@ fn config(args: Args) -> Result<MockConfig, CliError> {
         fs::read_to_string(path)
             .map_err(|error| CliError::Config(format!("cannot read {}: {error}", path.display())))
     };
-    let client_ca = args.client_ca.as_deref().ok_or_else(|| CliError::Config("--client-ca is required".into()))?;
+    let client_ca =
+        args.client_ca.as_deref().ok_or_else(|| CliError::Config("--client-ca is required".into()))?;
     let mut config = MockConfig::new(read(&args.cert)?, read(&args.key)?, read(client_ca)?)
         .gateway_addr(args.gateway)
         .feedback_addr(args.feedback)

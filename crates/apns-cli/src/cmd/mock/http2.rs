@@ -78,7 +78,9 @@ pub(crate) fn run(args: super::Args) -> Result<(), CliError> {
     let mut signals = Signals::new([SIGTERM, SIGINT])
         .map_err(|error| CliError::Runtime(format!("cannot handle signals: {error}")))?;
     let mock = Http2Mock::start(config).map_err(|error| match error {
-        apns_mock::MockError::Bind { .. } | apns_mock::MockError::Io(_) => CliError::Runtime(error.to_string()),
+        apns_mock::MockError::Bind { .. } | apns_mock::MockError::Io(_) => {
+            CliError::Runtime(error.to_string())
+        }
         _ => CliError::Config(error.to_string()),
     })?;
     let stop = mock.stop_handle();
@@ -91,7 +93,8 @@ pub(crate) fn run(args: super::Args) -> Result<(), CliError> {
     print_line(&serde_json::json!({ "http2": mock.addr().to_string() }).to_string())?;
     mock.wait_for(
         |stats| {
-            exit_after.0.is_some_and(|n| stats.accepted >= n) || exit_after.1.is_some_and(|n| stats.requests >= n)
+            exit_after.0.is_some_and(|n| stats.accepted >= n)
+                || exit_after.1.is_some_and(|n| stats.requests >= n)
         },
         Duration::MAX,
     );
@@ -119,11 +122,15 @@ fn config(args: super::Args) -> Result<Http2Config, CliError> {
         config = config.client_ca(read(ca)?);
     }
     if h2.provider_key.is_empty() && args.client_ca.is_none() {
-        return Err(CliError::Config("--http2 needs --client-ca (certificate auth) or --provider-key (token auth)".into()));
+        return Err(CliError::Config(
+            "--http2 needs --client-ca (certificate auth) or --provider-key (token auth)".into(),
+        ));
     }
     for entry in &h2.provider_key {
-        let (kid, file) = entry.split_once('=').ok_or_else(|| bad("provider-key", entry, &"expected KID=FILE"))?;
-        let key = ProviderPublicKey::from_pem(&read(&PathBuf::from(file))?).map_err(|why| bad("provider-key", entry, &why))?;
+        let (kid, file) =
+            entry.split_once('=').ok_or_else(|| bad("provider-key", entry, &"expected KID=FILE"))?;
+        let key = ProviderPublicKey::from_pem(&read(&PathBuf::from(file))?)
+            .map_err(|why| bad("provider-key", entry, &why))?;
         let team = h2.team_id.clone().unwrap_or_default();
         config = config.provider_key(kid, team, key);
     }
@@ -131,20 +138,33 @@ fn config(args: super::Args) -> Result<Http2Config, CliError> {
         config = config.topic(topic);
     }
     for entry in &args.reject {
-        let (token, reason) = entry.split_once('=').ok_or_else(|| bad("reject", entry, &"expected TOKEN_HEX=REASON"))?;
+        let (token, reason) =
+            entry.split_once('=').ok_or_else(|| bad("reject", entry, &"expected TOKEN_HEX=REASON"))?;
         let reason = reason.parse::<Reason>().map_err(|why| bad("reject", entry, &why))?;
         config = config.reject(hex_token(token).map_err(|why| bad("reject", entry, &why))?, reason);
     }
     for entry in &h2.unregistered {
         let (token, ms) = match entry.split_once('=') {
-            Some((token, ms)) => (token, Some(ms.parse::<u64>().map_err(|_| bad("unregistered", entry, &"MS is not a number"))?)),
+            Some((token, ms)) => (
+                token,
+                Some(ms.parse::<u64>().map_err(|_| bad("unregistered", entry, &"MS is not a number"))?),
+            ),
             None => (entry.as_str(), None),
         };
-        let now = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-        config = config.unregistered(hex_token(token).map_err(|why| bad("unregistered", entry, &why))?, ms.unwrap_or_else(now));
+        let now = || {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64)
+        };
+        config = config.unregistered(
+            hex_token(token).map_err(|why| bad("unregistered", entry, &why))?,
+            ms.unwrap_or_else(now),
+        );
     }
     for entry in &h2.token_topic {
-        let (token, bundle) = entry.split_once('=').ok_or_else(|| bad("token-topic", entry, &"expected TOKEN_HEX=BUNDLE_ID"))?;
+        let (token, bundle) = entry
+            .split_once('=')
+            .ok_or_else(|| bad("token-topic", entry, &"expected TOKEN_HEX=BUNDLE_ID"))?;
         config = config.token_topic(hex_token(token).map_err(|why| bad("token-topic", entry, &why))?, bundle);
     }
     if let Some(n) = h2.max_connections {
@@ -160,14 +180,21 @@ fn config(args: super::Args) -> Result<Http2Config, CliError> {
         config = config.refuse_stream_every(n);
     }
     if let Some(entry) = &h2.error_every {
-        let (n, reason) = entry.split_once(':').ok_or_else(|| bad("error-every", entry, &"expected N:REASON"))?;
+        let (n, reason) =
+            entry.split_once(':').ok_or_else(|| bad("error-every", entry, &"expected N:REASON"))?;
         let n = n.parse::<u64>().map_err(|_| bad("error-every", entry, &"N is not a count"))?;
         config = config.error_every(n, reason.parse().map_err(|why| bad("error-every", entry, &why))?);
     }
     if let Some(entry) = &h2.error_probability {
-        let (p, reason) = entry.split_once(':').ok_or_else(|| bad("error-probability", entry, &"expected P:REASON"))?;
-        let p = p.parse::<f64>().ok().filter(|p| (0.0..=1.0).contains(p)).ok_or_else(|| bad("error-probability", entry, &"P is not between 0 and 1"))?;
-        config = config.error_probability(p, reason.parse().map_err(|why| bad("error-probability", entry, &why))?);
+        let (p, reason) =
+            entry.split_once(':').ok_or_else(|| bad("error-probability", entry, &"expected P:REASON"))?;
+        let p = p
+            .parse::<f64>()
+            .ok()
+            .filter(|p| (0.0..=1.0).contains(p))
+            .ok_or_else(|| bad("error-probability", entry, &"P is not between 0 and 1"))?;
+        config =
+            config.error_probability(p, reason.parse().map_err(|why| bad("error-probability", entry, &why))?);
     }
     if let Some(latency) = h2.latency_ms {
         config = config.latency(latency);
