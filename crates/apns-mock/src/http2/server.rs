@@ -38,6 +38,8 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_HEADER_LIST: u32 = 16 * 1024;
 /// The connection-level receive window: room for many small bodies in flight.
 const CONNECTION_WINDOW: u32 = 1024 * 1024;
+/// How long a stop waits for connections to finish after their GOAWAY.
+const STOP_GRACE: Duration = Duration::from_secs(1);
 
 /// A running mock of Apple's HTTP/2 provider API.
 ///
@@ -77,8 +79,11 @@ struct Ctx {
     faults: Http2Faults,
     seed: u64,
     shared: Arc<Shared>,
+    max_connections: u32,
     connections: Arc<Semaphore>,
     handshaking: Arc<Semaphore>,
+    /// Becomes true when the mock stops: every connection sends GOAWAY.
+    stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Http2Mock {
@@ -107,6 +112,8 @@ impl Http2Mock {
         h2.max_concurrent_streams(config.max_concurrent_streams)
             .initial_connection_window_size(CONNECTION_WINDOW)
             .max_header_list_size(MAX_HEADER_LIST);
+        let (stopping_sender, stopping) = tokio::sync::watch::channel(false);
+        let max_connections = u32::try_from(config.max_connections).unwrap_or(u32::MAX);
         let ctx = Arc::new(Ctx {
             acceptor: TlsAcceptor::from(tls),
             h2,
@@ -119,14 +126,16 @@ impl Http2Mock {
             faults: config.faults,
             seed: config.seed,
             shared: Arc::clone(&shared),
-            connections: Arc::new(Semaphore::new(config.max_connections)),
+            max_connections,
+            connections: Arc::new(Semaphore::new(max_connections as usize)),
             handshaking: Arc::new(Semaphore::new(config.max_handshaking)),
+            stopping,
         });
         let stop = Http2StopHandle(Arc::new(Notify::new()));
         let stop_requested = Arc::clone(&stop.0);
         let stopped = Arc::clone(&shared);
         let thread = std::thread::Builder::new().name("apns-mock-h2-main".to_owned()).spawn(move || {
-            runtime.block_on(serve(listener, ctx, stop_requested));
+            runtime.block_on(serve(listener, ctx, stop_requested, stopping_sender));
             // Dropping the runtime drops every connection and request task; each request
             // still open records itself as dropped on the way.
             runtime.shutdown_timeout(Duration::from_secs(2));
@@ -173,8 +182,10 @@ impl Http2Mock {
         self.stop.clone()
     }
 
-    /// Stops serving (open connections are closed without GOAWAY, their open requests recorded
-    /// as dropped), flushes the records, joins the threads and returns the final counters.
+    /// Stops serving: stops accepting, sends GOAWAY on every connection and gives them up to a
+    /// second to answer what they received and close; then closes the rest (their open requests
+    /// are recorded as dropped), flushes the records, joins the threads and returns the final
+    /// counters.
     pub fn stop(mut self) -> Http2Stats {
         self.shutdown();
         self.shared.stats()
@@ -196,7 +207,12 @@ impl Drop for Http2Mock {
     }
 }
 
-async fn serve(listener: tokio::net::TcpListener, ctx: Arc<Ctx>, stop: Arc<Notify>) {
+async fn serve(
+    listener: tokio::net::TcpListener,
+    ctx: Arc<Ctx>,
+    stop: Arc<Notify>,
+    stopping: tokio::sync::watch::Sender<bool>,
+) {
     let flusher = ctx.shared.recording().then(|| {
         let shared = Arc::clone(&ctx.shared);
         tokio::spawn(async move {
@@ -239,6 +255,11 @@ async fn serve(listener: tokio::net::TcpListener, ctx: Arc<Ctx>, stop: Arc<Notif
             drop(conn_permit);
         });
     }
+    drop(listener);
+    stopping.send_replace(true);
+    // Every connection holds a permit until it ends: all permits back means all closed.
+    let all_closed = ctx.connections.acquire_many(ctx.max_connections);
+    let _ = tokio::time::timeout(STOP_GRACE, all_closed).await;
     if let Some(flusher) = flusher {
         flusher.abort();
     }
@@ -290,9 +311,15 @@ async fn connection(
     let mut sequence = 0u64;
     let mut idle = ctx.idle_timeout.map(|timeout| Box::pin(tokio::time::sleep(timeout)));
     let mut going_away = false;
+    let mut stopping = ctx.stopping.clone();
     loop {
         let accepted = tokio::select! {
             accepted = h2.accept() => accepted,
+            Ok(()) = stopping.changed(), if !going_away => {
+                h2.graceful_shutdown();
+                going_away = true;
+                continue;
+            }
             () = async { if let Some(idle) = idle.as_mut() { idle.await } else { std::future::pending().await } } => {
                 if tasks.is_empty() && !going_away {
                     ctx.shared.count(Counter::IdleTimeouts, 1);
