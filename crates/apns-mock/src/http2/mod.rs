@@ -39,6 +39,8 @@
 
 mod auth;
 mod config;
+#[doc(hidden)]
+pub mod fuzzing;
 mod jwt;
 mod reason;
 mod record;

@@ -97,40 +97,52 @@ pub(crate) struct Verdict {
     pub(crate) topic: Option<String>,
 }
 
-/// Evaluates one request. `body` is what was read, at most the limit plus one byte.
+/// One request as read: its method, path, headers and body (at most the largest payload
+/// limit plus one byte).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Incoming<'a> {
+    pub(crate) method: &'a Method,
+    pub(crate) path: &'a str,
+    pub(crate) headers: &'a HeaderMap,
+    pub(crate) body: &'a [u8],
+}
+
+/// What the server is configured to accept.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Policy<'a> {
+    pub(crate) keys: &'a ProviderKeys,
+    pub(crate) rules: &'a TokenRules,
+    pub(crate) tables: &'a Tables,
+}
+
+/// The time of a request: monotonic (token refresh intervals) and UNIX seconds (token age).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Clock {
+    pub(crate) now: Instant,
+    pub(crate) unix_now: i64,
+}
+
+/// Evaluates one request on a connection authenticated as `auth`.
 pub(crate) fn evaluate(
-    method: &Method,
-    path: &str,
-    headers: &HeaderMap,
-    body: &[u8],
+    request: Incoming<'_>,
     auth: &mut ConnAuth,
-    keys: &ProviderKeys,
-    rules: &TokenRules,
-    tables: &Tables,
-    now: Instant,
-    unix_now: i64,
+    policy: Policy<'_>,
+    clock: Clock,
 ) -> Verdict {
+    let headers = request.headers;
     let apns_id =
         headers.get("apns-id").and_then(|v| v.to_str().ok()).filter(|id| is_uuid(id)).map(str::to_owned);
-    let token = path.strip_prefix(PATH_PREFIX).map(str::to_owned);
+    let token = request.path.strip_prefix(PATH_PREFIX).map(str::to_owned);
     let mut verdict = Verdict { result: Ok(()), apns_id, token, topic: None };
-    verdict.result =
-        check(method, path, headers, body, auth, keys, rules, tables, now, unix_now, &mut verdict.topic);
+    verdict.result = check(request, auth, policy, clock, &mut verdict.topic);
     verdict
 }
 
-#[allow(clippy::too_many_arguments)]
 fn check(
-    method: &Method,
-    path: &str,
-    headers: &HeaderMap,
-    body: &[u8],
+    Incoming { method, path, headers, body }: Incoming<'_>,
     auth: &mut ConnAuth,
-    keys: &ProviderKeys,
-    rules: &TokenRules,
-    tables: &Tables,
-    now: Instant,
-    unix_now: i64,
+    Policy { keys, rules, tables }: Policy<'_>,
+    Clock { now, unix_now }: Clock,
     topic_out: &mut Option<String>,
 ) -> Result<(), (Reason, Option<u64>)> {
     let fail = |reason: Reason| Err((reason, None));

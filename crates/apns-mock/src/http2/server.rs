@@ -25,7 +25,7 @@ use tokio_rustls::TlsAcceptor;
 use super::auth::{ProviderKeys, TokenAuth, TokenRules};
 use super::config::{Http2Config, Http2Faults};
 use super::record::{Counter, Http2Outcome, Http2Record, Http2Stats, Shared};
-use super::request::{self, ConnAuth, Tables, Verdict, VOIP_PAYLOAD_LIMIT};
+use super::request::{self, Clock, ConnAuth, Incoming, Policy, Tables, Verdict, VOIP_PAYLOAD_LIMIT};
 use super::tls;
 use crate::rng::Rng;
 use crate::MockError;
@@ -487,18 +487,15 @@ async fn handle_request(
                 ConnAuth::Token(state) => state.verifications,
                 ConnAuth::Certificate { .. } => 0,
             };
-            let verdict = request::evaluate(
-                &parts.method,
-                parts.uri.path(),
-                &parts.headers,
-                &payload,
-                &mut auth,
-                &ctx.keys,
-                &ctx.token_rules,
-                &ctx.tables,
-                std::time::Instant::now(),
-                unix_now,
-            );
+            let incoming = Incoming {
+                method: &parts.method,
+                path: parts.uri.path(),
+                headers: &parts.headers,
+                body: &payload,
+            };
+            let policy = Policy { keys: &ctx.keys, rules: &ctx.token_rules, tables: &ctx.tables };
+            let clock = Clock { now: std::time::Instant::now(), unix_now };
+            let verdict = request::evaluate(incoming, &mut auth, policy, clock);
             if let ConnAuth::Token(state) = &*auth {
                 ctx.shared.count(Counter::TokenVerifications, state.verifications - before);
                 if let Some(record) = pending.record.as_mut() {
