@@ -86,7 +86,7 @@ mod tests {
         let topic = (b"apns-topic".to_vec(), b"com.example.mock".to_vec());
         let token = "ab".repeat(32);
         let path = format!("/3/device/{token}");
-        assert_eq!(evaluate_request(b"POST", &path, &[topic.clone()], b"{}", true), (200, None));
+        assert_eq!(evaluate_request(b"POST", &path, std::slice::from_ref(&topic), b"{}", true), (200, None));
         let (status, reason) = evaluate_request(b"POST", &path, &[topic], b"{}", false);
         assert_eq!((status, reason.as_deref()), (403, Some("MissingProviderToken")));
         assert_eq!(evaluate_request(b"\xff", "", &[(b"\x00".to_vec(), b"\n".to_vec())], b"", true).0, 404);
