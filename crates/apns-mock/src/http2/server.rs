@@ -12,13 +12,13 @@ use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use futures_util::stream::{FuturesUnordered, StreamExt as _};
 use h2::server::SendResponse;
 use h2::RecvStream;
 use http::{HeaderValue, Request, Response};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::{Notify, Semaphore};
-use tokio::task::JoinSet;
 use tokio::time::{sleep_until, Instant as TokioInstant, Sleep};
 use tokio_rustls::TlsAcceptor;
 
@@ -307,7 +307,9 @@ async fn connection(
     };
     drop(handshake_permit);
     let conn = Arc::new(Conn { number, auth: Mutex::new(auth) });
-    let mut tasks = JoinSet::new();
+    // The connection's requests are futures inside this task, not tasks of their own: no
+    // cross-thread wake-ups, and the responses completed in one turn leave in one TLS write.
+    let mut tasks = FuturesUnordered::new();
     let mut sequence = 0u64;
     let mut idle = ctx.idle_timeout.map(|timeout| Box::pin(tokio::time::sleep(timeout)));
     let mut going_away = false;
@@ -331,7 +333,7 @@ async fn connection(
                 }
                 continue;
             }
-            Some(_) = tasks.join_next(), if !tasks.is_empty() => continue,
+            Some(()) = tasks.next(), if !tasks.is_empty() => continue,
         };
         let Some(Ok((request, respond))) = accepted else {
             break;
@@ -343,7 +345,7 @@ async fn connection(
         let every = |n: Option<std::num::NonZeroU64>| n.is_some_and(|n| sequence % n.get() == 0);
         if every(ctx.faults.drop_every) {
             // The request is recorded as dropped as its guard goes; so are those in flight,
-            // when dropping the JoinSet aborts their tasks.
+            // when dropping the set drops their futures.
             drop(Pending::new(ctx, &conn, &request, respond.stream_id().as_u32()));
             ctx.shared.count(Counter::ConnectionDrops, 1);
             return;
@@ -353,10 +355,10 @@ async fn connection(
                 gate.pause_until(TokioInstant::now() + stall.duration);
             }
         }
-        // The record guard is made here, not in the task: a task aborted before its first poll
-        // (the connection dropped) still drops its guard, so the request is still recorded.
+        // The record guard is made here, not in the future: a future dropped before its first
+        // poll (the connection dropped) still drops its guard, so the request is still recorded.
         let pending = Pending::new(ctx, &conn, &request, respond.stream_id().as_u32());
-        tasks.spawn(handle_request(Arc::clone(ctx), Arc::clone(&conn), sequence, request, respond, pending));
+        tasks.push(handle_request(Arc::clone(ctx), Arc::clone(&conn), sequence, request, respond, pending));
         if every(ctx.faults.goaway_every) && !going_away {
             ctx.shared.count(Counter::Goaways, 1);
             h2.graceful_shutdown();
@@ -366,7 +368,7 @@ async fn connection(
     // No more streams: drive the connection until the responses still being written are
     // out (and the GOAWAY exchange, if any, is done), while the request tasks finish.
     let closed = poll_fn(|cx| h2.poll_closed(cx));
-    let finished = async { while tasks.join_next().await.is_some() {} };
+    let finished = async { while tasks.next().await.is_some() {} };
     let _ = tokio::join!(closed, finished);
 }
 
