@@ -91,8 +91,6 @@ pub(crate) struct Verdict {
     pub(crate) result: Result<(), (Reason, Option<u64>)>,
     /// The request's `apns-id`, if it was a valid UUID (echoed exactly).
     pub(crate) apns_id: Option<String>,
-    /// The device token from the path (as sent), if the path had one.
-    pub(crate) token: Option<String>,
     /// The topic the notification was for (the header, or the certificate's default).
     pub(crate) topic: Option<String>,
 }
@@ -132,8 +130,7 @@ pub(crate) fn evaluate(
     let headers = request.headers;
     let apns_id =
         headers.get("apns-id").and_then(|v| v.to_str().ok()).filter(|id| is_uuid(id)).map(str::to_owned);
-    let token = request.path.strip_prefix(PATH_PREFIX).map(str::to_owned);
-    let mut verdict = Verdict { result: Ok(()), apns_id, token, topic: None };
+    let mut verdict = Verdict { result: Ok(()), apns_id, topic: None };
     verdict.result = check(request, auth, policy, clock, &mut verdict.topic);
     verdict
 }

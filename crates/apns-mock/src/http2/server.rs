@@ -475,7 +475,6 @@ async fn handle_request(
             let verdict = Verdict {
                 result: Err((reason, None)),
                 apns_id: apns_id.map(str::to_owned),
-                token: None,
                 topic: None,
             };
             (verdict, Http2Outcome::Fault)
