@@ -472,11 +472,8 @@ async fn handle_request(
                 .get("apns-id")
                 .and_then(|id| id.to_str().ok())
                 .filter(|id| request::is_uuid(id));
-            let verdict = Verdict {
-                result: Err((reason, None)),
-                apns_id: apns_id.map(str::to_owned),
-                topic: None,
-            };
+            let verdict =
+                Verdict { result: Err((reason, None)), apns_id: apns_id.map(str::to_owned), topic: None };
             (verdict, Http2Outcome::Fault)
         }
         None => {
