@@ -29,9 +29,9 @@ enum Command {
     /// rejections, a dropped connection, feedback.
     Demo(cmd::demo::Args),
     /// Write a test PKI: a CA, a server certificate (localhost, 127.0.0.1) and a client
-    /// certificate, as PEM files.
+    /// certificate, as PEM files; and a provider key (.p8) with its key id and team id.
     Certs(cmd::certs::Args),
-    /// Run the mock gateway and feedback service.
+    /// Run the mock gateway and feedback service (--http2: the mock of Apple's HTTP/2 API).
     Mock(Box<cmd::mock::Args>),
 }
 

@@ -217,3 +217,151 @@ fn bad_input_is_one_clear_line_and_status_2() {
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.starts_with("apns: cannot read"), "{stderr}");
 }
+
+/// A provider token signed with ring from `provider.p8`, with the ids from `provider.json`.
+fn provider_token(dir: &Path) -> String {
+    use base64::Engine as _;
+    let ids: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("provider.json")).unwrap()).unwrap();
+    let pem = std::fs::read(dir.join("provider.p8")).unwrap();
+    let der = PrivateKeyDer::from_pem_slice(&pem).unwrap();
+    let rng = ring::rand::SystemRandom::new();
+    let pair = ring::signature::EcdsaKeyPair::from_pkcs8(
+        &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+        der.secret_der(),
+        &rng,
+    )
+    .unwrap();
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let header = serde_json::json!({"alg": "ES256", "kid": ids["key_id"]}).to_string();
+    let claims = serde_json::json!({"iss": ids["team_id"], "iat": now}).to_string();
+    let input = format!("{}.{}", b64(header.as_bytes()), b64(claims.as_bytes()));
+    let signature = pair.sign(&rng, input.as_bytes()).unwrap();
+    format!("{input}.{}", b64(signature.as_ref()))
+}
+
+fn curl_available() -> bool {
+    let found = Command::new("curl").arg("--version").output().is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(std::env::var_os("CI").is_none(), "curl is not installed");
+        eprintln!("skipped: curl is not installed");
+    }
+    found
+}
+
+#[test]
+fn certs_then_http2_mock_with_both_auth_modes_record_and_exit_after_requests() {
+    if !curl_available() {
+        return;
+    }
+    let dir = temp_dir("http2");
+    certs(&dir);
+    let ids: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("provider.json")).unwrap()).unwrap();
+    let (kid, team) = (ids["key_id"].as_str().unwrap(), ids["team_id"].as_str().unwrap());
+    assert_eq!((kid.len(), team.len(), ids["topic"].as_str()), (10, 10, Some("com.example.mock")));
+    assert!(std::fs::read_to_string(dir.join("provider.p8"))
+        .unwrap()
+        .starts_with("-----BEGIN PRIVATE KEY-----"));
+    let record = dir.join("record.jsonl");
+    let (bad, gone) = ("ee".repeat(32), "dd".repeat(32));
+    let file = |name: &str| dir.join(name).to_str().unwrap().to_owned();
+    let mut child = Command::new(APNS)
+        .args(["mock", "--http2", "--cert", &file("server.pem"), "--key", &file("server.key")])
+        .args(["--client-ca", &file("ca.pem"), "--provider-key", &format!("{kid}={}", file("provider.p8"))])
+        .args([
+            "--team-id",
+            team,
+            "--topic",
+            "com.example.mock",
+            "--reject",
+            &format!("{bad}=BadDeviceToken"),
+        ])
+        .args(["--unregistered", &format!("{gone}=1700000000000"), "--record", record.to_str().unwrap()])
+        .args(["--exit-after-requests", "4", "--seed", "3"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let addr: SocketAddr =
+        serde_json::from_str::<serde_json::Value>(&line).unwrap()["http2"].as_str().unwrap().parse().unwrap();
+    let curl = |auth: &[String], token: &str| {
+        let output = Command::new("curl")
+            .args(["-sS", "--http2", "--cacert", &file("ca.pem"), "-H", "apns-topic: com.example.mock"])
+            .args(auth)
+            .args(["-d", "{\"aps\":{}}", "-o", "-", "-w", " %{http_code}"])
+            .arg(format!("https://localhost:{}/3/device/{token}", addr.port()))
+            .output()
+            .unwrap();
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let cert = ["--cert".to_owned(), file("client.pem"), "--key".to_owned(), file("client.key")];
+    let bearer = ["-H".to_owned(), format!("authorization: bearer {}", provider_token(&dir))];
+    let good = "ab".repeat(32);
+    assert_eq!(curl(&cert, &good), " 200");
+    assert_eq!(curl(&bearer, &good), " 200");
+    assert_eq!(curl(&bearer, &bad), "{\"reason\":\"BadDeviceToken\"} 400");
+    assert_eq!(curl(&cert, &gone), "{\"reason\":\"Unregistered\",\"timestamp\":1700000000000} 410");
+    let mut summary = String::new();
+    stdout.read_line(&mut summary).unwrap();
+    assert!(child.wait().unwrap().success());
+    let summary: serde_json::Value = serde_json::from_str(&summary).unwrap();
+    assert_eq!(summary, serde_json::json!({"requests": 4, "accepted": 2, "rejected": 2, "connections": 4}));
+    let lines: Vec<serde_json::Value> =
+        std::fs::read_to_string(&record).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let statuses: Vec<_> = lines.iter().map(|l| l["status"].as_u64().unwrap()).collect();
+    assert_eq!(statuses, [200, 200, 400, 410]);
+    assert_eq!(lines[1]["key_id"], kid);
+    assert_eq!(lines[0]["key_id"], serde_json::Value::Null);
+    assert!(lines.iter().all(|l| l["processed"] == true));
+}
+
+#[test]
+fn http2_usage_errors_are_one_clear_line_and_status_2() {
+    let dir = temp_dir("http2-bad");
+    certs(&dir);
+    let file = |name: &str| dir.join(name).to_str().unwrap().to_owned();
+    let (cert, key) = (file("server.pem"), file("server.key"));
+    let base = ["mock", "--http2", "--cert", &cert, "--key", &key];
+    let with =
+        |extra: &[&str]| -> Vec<String> { base.iter().chain(extra).map(|s| (*s).to_owned()).collect() };
+    fails_with_usage_error(&as_strs(&with(&[])), "--client-ca");
+    fails_with_usage_error(&as_strs(&with(&["--provider-key", "K=x"])), "--team-id");
+    let p8 = format!("KID0000001={}", file("provider.p8"));
+    fails_with_usage_error(
+        &as_strs(&with(&["--provider-key", &p8, "--team-id", "T", "--reject", "abc=Bad"])),
+        "--reject",
+    );
+    fails_with_usage_error(
+        &as_strs(&with(&[
+            "--client-ca",
+            &file("ca.pem"),
+            "--reject",
+            &format!("{}=Bad Reason", "ab".repeat(32)),
+        ])),
+        "--reject",
+    );
+    fails_with_usage_error(
+        &as_strs(&with(&["--client-ca", &file("ca.pem"), "--error-every", "x"])),
+        "--error-every",
+    );
+    fails_with_usage_error(
+        &as_strs(&with(&["--provider-key", &format!("K={}", file("ca.pem")), "--team-id", "T"])),
+        "--provider-key",
+    );
+    fails_with_usage_error(
+        &["mock", "--cert", &cert, "--key", &key, "--client-ca", &file("ca.pem"), "--listen", "127.0.0.1:0"],
+        "--http2",
+    );
+    fails_with_usage_error(
+        &as_strs(&with(&["--client-ca", &file("ca.pem"), "--shutdown-every", "3"])),
+        "--shutdown-every",
+    );
+}
+
+fn as_strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}

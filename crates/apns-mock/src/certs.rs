@@ -121,6 +121,80 @@ impl TestPki {
     }
 }
 
+/// The bundle id the test client certificate names (`Apple Push Services: com.example.mock`),
+/// and the topic the generated provider files suggest.
+pub const TEST_BUNDLE_ID: &str = "com.example.mock";
+
+/// The file names [`ProviderKey::write_to`] writes: the key (`.p8`, PKCS#8 PEM, like Apple's
+/// `AuthKey_<KEY ID>.p8`) and `{"key_id","team_id","topic"}` as JSON.
+pub const PROVIDER_FILE_NAMES: [&str; 2] = ["provider.p8", "provider.json"];
+
+/// A provider signing key for token auth, as Apple issues them: an ECDSA P-256 key in PKCS#8
+/// (the `.p8` file), a 10-character key id, and the 10-character team id it belongs to.
+#[derive(Clone)]
+pub struct ProviderKey {
+    /// The key id (`kid` of the tokens it signs).
+    pub key_id: String,
+    /// The team id (`iss` of the tokens it signs).
+    pub team_id: String,
+    /// The private key, PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`).
+    pub private_key_pem: String,
+    public: crate::http2::ProviderPublicKey,
+}
+
+impl std::fmt::Debug for ProviderKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProviderKey")
+            .field("key_id", &self.key_id)
+            .field("team_id", &self.team_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ProviderKey {
+    /// A new key with a random key id and team id.
+    pub fn generate() -> Result<Self, CertError> {
+        let key = KeyPair::generate()?;
+        let id = || -> Result<String, CertError> {
+            let mut bytes = [0u8; 10];
+            ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
+                .map_err(|_| CertError::Generate(rcgen::Error::RingUnspecified))?;
+            const ALPHABET: &[u8; 36] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+            Ok(bytes.iter().map(|b| char::from(ALPHABET[usize::from(*b) % ALPHABET.len()])).collect())
+        };
+        Ok(Self {
+            key_id: id()?,
+            team_id: id()?,
+            private_key_pem: key.serialize_pem(),
+            public: crate::http2::ProviderPublicKey::from_point(key.public_key_raw())
+                .map_err(|_| CertError::Generate(rcgen::Error::UnsupportedSignatureAlgorithm))?,
+        })
+    }
+
+    /// The public key, for the mock's [`Http2Config::provider_key`](crate::http2::Http2Config::provider_key).
+    pub fn public_key(&self) -> crate::http2::ProviderPublicKey {
+        self.public.clone()
+    }
+
+    /// Writes `provider.p8` and `provider.json` into `dir`, creating it if missing.
+    pub fn write_to(&self, dir: &Path) -> Result<(), CertError> {
+        let failed = |path: &Path| {
+            let path = path.display().to_string();
+            move |source| CertError::Write { path, source }
+        };
+        fs::create_dir_all(dir).map_err(failed(dir))?;
+        let json = format!(
+            "{{\"key_id\":\"{}\",\"team_id\":\"{}\",\"topic\":\"{TEST_BUNDLE_ID}\",\"key_file\":\"{}\"}}\n",
+            self.key_id, self.team_id, PROVIDER_FILE_NAMES[0]
+        );
+        for (name, text) in PROVIDER_FILE_NAMES.iter().zip([&self.private_key_pem, &json]) {
+            let path = dir.join(name);
+            fs::write(&path, text).map_err(failed(&path))?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,5 +207,17 @@ mod tests {
         assert!(pki.client_cert_and_key_pem().contains("PRIVATE KEY"));
         let other = TestPki::generate().unwrap();
         assert_ne!(pki.ca_cert_pem, other.ca_cert_pem);
+    }
+
+    #[test]
+    fn provider_keys() {
+        let key = ProviderKey::generate().unwrap();
+        assert_eq!((key.key_id.len(), key.team_id.len()), (10, 10));
+        assert!(key.private_key_pem.starts_with("-----BEGIN PRIVATE KEY-----"));
+        assert_eq!(
+            key.public_key(),
+            crate::http2::ProviderPublicKey::from_pem(&key.private_key_pem).unwrap()
+        );
+        assert!(!format!("{key:?}").contains("PRIVATE"));
     }
 }

@@ -51,6 +51,7 @@ mod config;
 mod conn;
 mod feedback;
 mod gateway;
+pub mod http2;
 mod observe;
 mod rng;
 mod server;

@@ -19,7 +19,6 @@ impl Rng {
         Self(fastrand::Rng::with_seed(seed ^ stream_hash))
     }
 
-    #[cfg(test)]
     pub(crate) fn next_u64(&mut self) -> u64 {
         self.0.u64(..)
     }

@@ -1,4 +1,5 @@
-//! `apns mock`: the mock gateway and feedback service as a process.
+//! `apns mock`: the mock gateway and feedback service as a process (`--http2`: the mock of
+//! Apple's HTTP/2 provider API instead, in `mock/http2.rs`).
 //!
 //! Prints `{"gateway":"ADDR","feedback":"ADDR"}` once listening, and on SIGTERM, SIGINT or after
 //! `--exit-after-accepted N` the summary `{"accepted":..,"rejected":..,"discarded":..,
@@ -17,67 +18,80 @@ use signal_hook::iterator::Signals;
 
 use super::CliError;
 
+mod http2;
+
 /// Arguments of `apns mock`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
+    /// Run the mock of Apple's HTTP/2 provider API instead of the binary gateway.
+    #[arg(long)]
+    http2: bool,
     /// The server certificate chain (PEM).
     #[arg(long, value_name = "FILE")]
     cert: PathBuf,
     /// The server's private key (PEM).
     #[arg(long, value_name = "FILE")]
     key: PathBuf,
-    /// The CA that client certificates must chain to (PEM).
-    #[arg(long, value_name = "FILE")]
-    client_ca: PathBuf,
+    /// The CA that client certificates must chain to (PEM); with --http2, turns certificate
+    /// auth on (optional there).
+    #[arg(long, value_name = "FILE", required_unless_present = "http2")]
+    client_ca: Option<PathBuf>,
     /// Gateway address (port 0: any free port).
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0", conflicts_with = "http2")]
     gateway: SocketAddr,
     /// Feedback service address (port 0: any free port).
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0", conflicts_with = "http2")]
     feedback: SocketAddr,
     /// Answer notifications to this token with this status (repeatable), e.g. `--reject
-    /// <64 hex digits>=8`.
-    #[arg(long, value_name = "TOKEN_HEX=STATUS", value_parser = parse_reject)]
-    reject: Vec<(DeviceToken, Status)>,
+    /// <64 hex digits>=8`; with --http2, a reason: `--reject <hex>=BadDeviceToken`.
+    #[arg(long, value_name = "TOKEN_HEX=STATUS")]
+    reject: Vec<String>,
     /// Delay before an error response, in ms: fixed (`0`) or a range (`100-800`, the default).
-    #[arg(long, value_name = "MIN[-MAX]", value_parser = parse_delay)]
+    #[arg(long, value_name = "MIN[-MAX]", value_parser = parse_delay, conflicts_with = "http2")]
     error_delay_ms: Option<DelayRange>,
-    /// Close each connection silently after every N accepted notifications.
+    /// Close each connection silently after every N accepted notifications (--http2: drop the
+    /// connection, without GOAWAY, at every Nth request).
     #[arg(long, value_name = "N")]
     drop_every: Option<u64>,
     /// Close the connection silently after an accepted notification with probability P.
-    #[arg(long, value_name = "P")]
+    #[arg(long, value_name = "P", conflicts_with = "http2")]
     drop_probability: Option<f64>,
     /// Send a shutdown (status 10) after every N accepted notifications on a connection.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", conflicts_with = "http2")]
     shutdown_every: Option<u64>,
-    /// Stop reading a connection for MS milliseconds after every N accepted notifications.
+    /// Stop reading a connection for MS milliseconds after every N accepted notifications
+    /// (--http2: after every N requests).
     #[arg(long, value_name = "N:MS", value_parser = parse_stall)]
     stall_every: Option<(u64, Duration)>,
     /// Refuse every connection for the first MS milliseconds.
-    #[arg(long, value_name = "MS")]
+    #[arg(long, value_name = "MS", conflicts_with = "http2")]
     refuse_for_ms: Option<u64>,
     /// Feedback tuples to serve: JSON lines `{"token":hex,"time":unix}`.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "http2")]
     feedback_tuples: Option<PathBuf>,
     /// Write the feedback stream in random chunks of 1 to N bytes, each its own TLS record.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", conflicts_with = "http2")]
     feedback_chunk_max: Option<usize>,
     /// The largest payload accepted, in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = 2048)]
     payload_limit: u16,
-    /// Write every notification received as a JSON line to FILE.
+    /// Write every notification (--http2: request) received as a JSON line to FILE.
     #[arg(long, value_name = "FILE")]
     record: Option<PathBuf>,
-    /// Stop (printing the summary) once N notifications were accepted.
+    /// Stop (printing the summary) once N notifications were accepted (--http2: answered 200).
     #[arg(long, value_name = "N")]
     exit_after_accepted: Option<u64>,
     /// Seed of every random choice (delays, drops, chunks).
     #[arg(long, value_name = "S", default_value_t = 0)]
     seed: u64,
+    #[command(flatten)]
+    http2_args: http2::Http2Args,
 }
 
 pub(crate) fn run(args: Args) -> Result<(), CliError> {
+    if args.http2 {
+        return http2::run(args);
+    }
     let exit_after = args.exit_after_accepted;
     let config = config(args)?;
     let mut signals = Signals::new([SIGTERM, SIGINT])
@@ -119,13 +133,17 @@ fn config(args: Args) -> Result<MockConfig, CliError> {
         fs::read_to_string(path)
             .map_err(|error| CliError::Config(format!("cannot read {}: {error}", path.display())))
     };
-    let mut config = MockConfig::new(read(&args.cert)?, read(&args.key)?, read(&args.client_ca)?)
+    let client_ca =
+        args.client_ca.as_deref().ok_or_else(|| CliError::Config("--client-ca is required".into()))?;
+    let mut config = MockConfig::new(read(&args.cert)?, read(&args.key)?, read(client_ca)?)
         .gateway_addr(args.gateway)
         .feedback_addr(args.feedback)
         .payload_limit(apns_proto::PayloadLimit::new(args.payload_limit))
         .seed(args.seed)
         .feedback_chunks(args.feedback_chunk_max);
-    for (token, status) in args.reject {
+    for reject in &args.reject {
+        let (token, status) = parse_reject(reject)
+            .map_err(|why| CliError::Config(format!("invalid value '{reject}' for '--reject': {why}")))?;
         config = config.reject(token, status);
     }
     if let Some(delay) = args.error_delay_ms {
