@@ -163,6 +163,14 @@ struct RawClaims {
     iat: Option<u64>,
 }
 
+/// Deserialises a JSON object only (serde's derived structs would take an array too).
+fn from_json_object<T: for<'de> Deserialize<'de>>(json: &[u8], what: &'static str) -> Result<T, JwtError> {
+    if json.trim_ascii_start().first() != Some(&b'{') {
+        return Err(JwtError::NotJson(what));
+    }
+    serde_json::from_slice(json).map_err(|_| JwtError::NotJson(what))
+}
+
 impl DecodedToken {
     /// The longest token read.
     pub const MAX_LEN: usize = 4096;
@@ -181,10 +189,8 @@ impl DecodedToken {
             return Err(JwtError::NotThreeParts);
         };
         let decode = |part: &str, what| URL_SAFE_NO_PAD.decode(part).map_err(|_| JwtError::NotBase64(what));
-        let raw_header: RawHeader =
-            serde_json::from_slice(&decode(header, "header")?).map_err(|_| JwtError::NotJson("header"))?;
-        let raw_claims: RawClaims =
-            serde_json::from_slice(&decode(claims, "claims")?).map_err(|_| JwtError::NotJson("claims"))?;
+        let raw_header: RawHeader = from_json_object(&decode(header, "header")?, "header")?;
+        let raw_claims: RawClaims = from_json_object(&decode(claims, "claims")?, "claims")?;
         Ok(Self {
             algorithm: raw_header.alg,
             key_id: raw_header.kid,
@@ -265,6 +271,9 @@ mod tests {
         assert_eq!(DecodedToken::parse("a.b.c.d"), Err(JwtError::NotThreeParts));
         assert_eq!(DecodedToken::parse("!.b.c"), Err(JwtError::NotBase64("header")));
         assert_eq!(DecodedToken::parse("e30.e30.c"), Err(JwtError::NotJson("header")));
+        // A JSON array with the fields in order is not a JWT header (serde's derive takes it).
+        let array = URL_SAFE_NO_PAD.encode(r#"["ES256","ABC123DEFG"]"#);
+        assert_eq!(DecodedToken::parse(&format!("{array}.e30.AA")), Err(JwtError::NotJson("header")));
         assert!(matches!(DecodedToken::parse(&"a".repeat(5000)), Err(JwtError::TooLong { .. })));
         assert!(signer().sign(UNIX_EPOCH - Duration::from_secs(1)).is_err());
     }

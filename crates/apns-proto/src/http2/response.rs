@@ -151,12 +151,22 @@ fn parse_reason_json(body: &[u8]) -> Result<RawErrorBody<'_>, BodyError> {
     if body.len() > MAX_ERROR_BODY {
         return Err(BodyError::TooLarge { len: body.len() });
     }
+    from_json_object(body)
+}
+
+/// Deserialises a JSON *object* only: serde's derived structs would also take an array of the
+/// fields in order (`["Shutdown", 0]`), which is not what Apple sends.
+fn from_json_object<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, BodyError> {
+    if body.trim_ascii_start().first() != Some(&b'{') {
+        return Err(BodyError::NotJson);
+    }
     serde_json::from_slice(body).map_err(|_| BodyError::NotJson)
 }
 
 fn reason_from(reason: Option<Cow<'_, str>>) -> Result<Reason, BodyError> {
     match reason {
         None => Err(BodyError::NoReason),
+        Some(text) if text.is_empty() => Err(BodyError::NoReason),
         Some(text) if text.len() > Reason::MAX_LEN => Err(BodyError::ReasonTooLong { len: text.len() }),
         Some(text) => Ok(Reason::new(&text)),
     }
@@ -185,7 +195,7 @@ pub enum BodyError {
     /// Not a JSON object of the expected shape.
     #[error("the error body is not Apple's JSON")]
     NotJson,
-    /// A JSON object without a `reason` string.
+    /// A JSON object without a `reason` string (or with an empty one).
     #[error("the error body has no reason")]
     NoReason,
     /// A reason longer than [`Reason::MAX_LEN`].
@@ -295,7 +305,7 @@ impl ChannelConfig {
         if body.len() > MAX_ERROR_BODY {
             return Err(BodyError::TooLarge { len: body.len() });
         }
-        let raw: RawChannelConfig = serde_json::from_slice(body).map_err(|_| BodyError::NotJson)?;
+        let raw: RawChannelConfig = from_json_object(body)?;
         Ok(Self { storage: super::MessageStoragePolicy(raw.storage), push_type: raw.push_type })
     }
 }
@@ -312,6 +322,6 @@ pub fn parse_channel_list(body: &[u8]) -> Result<Vec<ChannelId>, BodyError> {
     if body.len() > MAX_CHANNEL_BODY {
         return Err(BodyError::TooLarge { len: body.len() });
     }
-    let raw: RawChannelList<'_> = serde_json::from_slice(body).map_err(|_| BodyError::NotJson)?;
+    let raw: RawChannelList<'_> = from_json_object(body)?;
     Ok(raw.channels.iter().filter_map(|id| ChannelId::new(id).ok()).collect())
 }

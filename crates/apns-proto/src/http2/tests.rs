@@ -200,6 +200,18 @@ fn goaway_and_channel_bodies() {
     assert_eq!(list.iter().map(ChannelId::as_str).collect::<Vec<_>>(), ["YWJj", "ZGVm"]);
 }
 
+/// Fuzz crash `http2_goaway` crash-b884a0afa6f8658d2de01201098b52fbff63d66b: `["",6]` was read
+/// as an error body (serde's derived structs also take arrays), with an empty reason.
+#[test]
+fn regression_json_arrays_and_empty_reasons_are_not_error_bodies() {
+    assert_eq!(goaway_reason(b"[\n\"\",\t\n6]\t"), None);
+    assert_eq!(ErrorBody::parse(br#"["Shutdown", 1]"#), Err(BodyError::NotJson));
+    assert_eq!(ErrorBody::parse(br#"{"reason":""}"#), Err(BodyError::NoReason));
+    assert_eq!(ChannelConfig::parse(br#"[0, "LiveActivity"]"#), Err(BodyError::NotJson));
+    assert_eq!(parse_channel_list(br#"[["a"]]"#), Err(BodyError::NotJson));
+    assert_eq!(ErrorBody::parse(b"  {\"reason\":\"Shutdown\"}").map(|e| e.reason), Ok(Reason::SHUTDOWN));
+}
+
 #[test]
 fn retry_after_dates() {
     let at = RetryAfter::parse(b"Sun, 06 Nov 1994 08:49:37 GMT").unwrap();
