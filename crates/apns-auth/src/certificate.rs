@@ -100,12 +100,21 @@ impl CertificateTopics {
         self.topics.iter().any(|allowed| allowed.topic == *topic)
     }
 
-    /// The topic for `push_type` if the certificate allows it: the default topic's bundle id
-    /// with the push type's suffix (`com.example.app.voip` for VoIP).
+    /// The app's bundle id: the UID, else the listed topic whose service is `app`.
+    pub fn bundle_id(&self) -> Option<BundleId> {
+        let listed_app = || {
+            self.topics
+                .iter()
+                .find(|allowed| allowed.services.iter().any(|service| service == "app"))
+                .map(|allowed| allowed.topic.as_str())
+        };
+        BundleId::new(self.uid.as_deref().or_else(listed_app)?).ok()
+    }
+
+    /// The topic for `push_type` if the certificate allows it: the bundle id with the push
+    /// type's suffix (`com.example.app.voip` for VoIP).
     pub fn topic_for(&self, push_type: &PushType) -> Option<Topic> {
-        let default = self.default_topic()?;
-        let bundle_id = default.bundle_id().or_else(|| BundleId::new(default.as_str()).ok())?;
-        let topic = bundle_id.topic_for(push_type)?;
+        let topic = self.bundle_id()?.topic_for(push_type)?;
         self.allows(&topic).then_some(topic)
     }
 }

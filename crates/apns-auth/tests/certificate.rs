@@ -97,3 +97,14 @@ fn a_certificate_that_is_not_apples() {
     );
     assert!(CertificateTopics::from_der(&broken).is_err());
 }
+
+#[test]
+fn without_a_uid_the_app_topic_is_the_bundle_id() {
+    let list = topic_list(&[("com.example.voip", "app"), ("com.example.voip.voip", "voip")]);
+    let der = certificate(None, vec![CustomExtension::from_oid_content(&TOPICS, list)]);
+    let topics = CertificateTopics::from_der(&der).unwrap();
+    // A bundle id that itself ends in ".voip" keeps it.
+    assert_eq!(topics.bundle_id().unwrap().as_str(), "com.example.voip");
+    assert_eq!(topics.topic_for(&PushType::VOIP).unwrap().as_str(), "com.example.voip.voip");
+    assert_eq!(topics.default_topic().unwrap().as_str(), "com.example.voip");
+}
