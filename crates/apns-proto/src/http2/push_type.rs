@@ -90,6 +90,14 @@ impl PushType {
         &self.0
     }
 
+    /// The name, when it is one of the named constants' (so it needs no copy).
+    pub(crate) fn static_name(&self) -> Option<&'static str> {
+        match self.0 {
+            Cow::Borrowed(name) => Some(name),
+            Cow::Owned(_) => None,
+        }
+    }
+
     /// What Apple appends to the bundle id to make this type's `apns-topic` (`""` for alert,
     /// background and mdm), or `None` for a type this crate does not know.
     pub fn topic_suffix(&self) -> Option<&'static str> {

@@ -219,29 +219,12 @@ fn id_header(name: &'static str, id: ApnsId) -> Header {
 }
 
 fn push_type_header(push_type: &PushType) -> Header {
-    let value = match PushType::KNOWN.iter().find(|known| *known == push_type) {
+    let value = match push_type.static_name() {
         // Documented types are 'static: no allocation.
-        Some(known) => Bytes::from_static(static_str(known)),
+        Some(name) => Bytes::from_static(name.as_bytes()),
         None => Bytes::copy_from_slice(push_type.as_str().as_bytes()),
     };
     Header { name: header::APNS_PUSH_TYPE, value, indexing: Indexing::INDEXED }
-}
-
-/// The 'static text of a documented push type.
-fn static_str(push_type: &PushType) -> &'static [u8] {
-    match push_type.as_str() {
-        "alert" => b"alert",
-        "background" => b"background",
-        "location" => b"location",
-        "voip" => b"voip",
-        "complication" => b"complication",
-        "fileprovider" => b"fileprovider",
-        "mdm" => b"mdm",
-        "liveactivity" => b"liveactivity",
-        "pushtotalk" => b"pushtotalk",
-        "controls" => b"controls",
-        _ => b"widgets",
-    }
 }
 
 fn expiration_header(expiry: Expiry) -> Header {
