@@ -339,13 +339,14 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(64))]
+        #![proptest_config(ProptestConfig::with_cases(256))]
 
         /// Apple's rules hold for any sequence of requests, rejections and waits: tokens are
         /// made at least 20 minutes apart; a token handed out is under an hour old, and under
         /// 50 minutes unless Apple said we changed too often; a token is reused while none of
         /// the rules calls for a new one; an expired token is replaced at the first request
-        /// the 20-minute rule allows; `iat` is the wall clock at creation.
+        /// the 20-minute rule allows; `iat` is the wall clock at creation; `poll_timeout` names
+        /// exactly the instant from which `token` makes a new one.
         #[test]
         fn timing_rules(ops in proptest::collection::vec(op(), 1..80)) {
             let clock = Clock { start: Instant::now() };
@@ -380,8 +381,11 @@ mod tests {
                         }
                     }
                     Op::Token => {
+                        let due = policy.poll_timeout();
                         let (token, generation) = policy.token(now, wall).unwrap();
                         let fresh = last.as_ref().is_none_or(|(_, previous)| generation != *previous);
+                        // poll_timeout is exact: a new token exactly when it has come.
+                        prop_assert_eq!(fresh, due.is_none_or(|due| now >= due));
                         if fresh {
                             if let Some(previous) = made.last() {
                                 prop_assert!(elapsed >= *previous + 20 * MINUTE, "tokens {previous:?} and {elapsed:?} too close");
