@@ -1,7 +1,7 @@
 //! What to send: device notifications, broadcasts and channel-management requests, each turned
 //! into a [`Request`] for the HTTP/2 layer.
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use super::header::{self, Authorization, Header, Indexing, Method, Request};
 use super::id::{ApnsId, ApnsIdGenerator};
@@ -170,16 +170,39 @@ impl DeviceNotification {
     /// `apns-expiration`, `apns-priority`, `apns-topic`, `apns-collapse-id` (each when set), in
     /// the order of Apple's example.
     pub fn request(&self, authorization: Option<&Authorization>) -> Request {
+        // The values unique to this request (path, id, expiry) share one allocation.
+        let token = self.token.as_str();
+        let mut unique = BytesMut::with_capacity(DEVICE_PATH.len() + token.len() + ApnsId::TEXT_LEN + 10);
+        unique.extend_from_slice(DEVICE_PATH);
+        unique.extend_from_slice(token.as_bytes());
+        let path_end = unique.len();
+        if let Some(id) = self.id {
+            unique.extend_from_slice(&id.to_text());
+        }
+        let id_end = unique.len();
+        if let Some(expiry) = self.expiration {
+            write_decimal(&mut unique, expiry.unix_seconds());
+        }
+        let unique = unique.freeze();
+
         let mut headers = Vec::with_capacity(7);
         if let Some(authorization) = authorization {
             headers.push(authorization.header());
         }
-        if let Some(id) = self.id {
-            headers.push(id_header(header::APNS_ID, id));
+        if self.id.is_some() {
+            headers.push(Header {
+                name: header::APNS_ID,
+                value: unique.slice(path_end..id_end),
+                indexing: Indexing::NAME_ONLY,
+            });
         }
         headers.push(push_type_header(&self.push_type));
-        if let Some(expiry) = self.expiration {
-            headers.push(expiration_header(expiry));
+        if self.expiration.is_some() {
+            headers.push(Header {
+                name: header::APNS_EXPIRATION,
+                value: unique.slice(id_end..),
+                indexing: Indexing::NAME_ONLY,
+            });
         }
         if let Some(priority) = self.priority {
             headers.push(priority_header(priority));
@@ -198,13 +221,9 @@ impl DeviceNotification {
                 indexing: Indexing::NAME_ONLY,
             });
         }
-        let token = self.token.as_str();
-        let mut path = Vec::with_capacity(DEVICE_PATH.len() + token.len());
-        path.extend_from_slice(DEVICE_PATH);
-        path.extend_from_slice(token.as_bytes());
         Request {
             method: Method::Post,
-            path: Bytes::from(path),
+            path: unique.slice(..path_end),
             path_indexing: Indexing::NOT_INDEXED,
             headers,
             body: self.payload.clone().into_bytes(),
@@ -213,6 +232,22 @@ impl DeviceNotification {
 }
 
 const DEVICE_PATH: &[u8] = b"/3/device/";
+
+/// Appends `value` in decimal.
+fn write_decimal(out: &mut BytesMut, mut value: u32) {
+    let mut digits = [0u8; 10];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        // A decimal digit: below 10.
+        digits[start] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[start..]);
+}
 
 fn id_header(name: &'static str, id: ApnsId) -> Header {
     Header { name, value: Bytes::copy_from_slice(&id.to_text()), indexing: Indexing::NAME_ONLY }
