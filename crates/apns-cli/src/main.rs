@@ -33,6 +33,8 @@ enum Command {
     Certs(cmd::certs::Args),
     /// Run the mock gateway and feedback service (--http2: the mock of Apple's HTTP/2 API).
     Mock(Box<cmd::mock::Args>),
+    /// Print a fresh provider token (JWT) for Apple's HTTP/2 API, or decode one (--decode).
+    Token(cmd::token::Args),
 }
 
 fn main() -> ExitCode {
@@ -43,6 +45,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => cmd::demo::run(args),
         Command::Certs(args) => cmd::certs::run(args),
         Command::Mock(args) => cmd::mock::run(*args),
+        Command::Token(args) => cmd::token::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

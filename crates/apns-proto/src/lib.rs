@@ -1,4 +1,5 @@
-//! The codec of Apple's binary push notification provider protocol.
+//! The codecs of Apple's push notification provider APIs: the legacy binary protocol (at the
+//! crate root) and the HTTP/2 API's requests and responses ([`http2`]).
 //!
 //! This crate is pure: it does no I/O, reads no clock and starts no thread. It turns values into
 //! bytes and bytes into values, so that an event loop, a mock server, a fuzzer or a test can all
@@ -55,6 +56,7 @@ mod error_response;
 mod expiry;
 mod feedback;
 mod gateway;
+pub mod http2;
 mod notification;
 mod notification_id;
 mod payload;
@@ -74,7 +76,10 @@ pub use notification::{
     encoded_len, item, Format, Notification, COMMAND_ENHANCED, COMMAND_FRAME, COMMAND_SIMPLE,
 };
 pub use notification_id::NotificationId;
-pub use payload::{Alert, AlertContent, EncodedPayload, Payload, PayloadError, PayloadLimit, Shorten, Sound};
+pub use payload::{
+    Alert, AlertContent, EncodedPayload, InterruptionLevel, LiveActivityEvent, Payload, PayloadError,
+    PayloadLimit, Shorten, Sound,
+};
 pub use priority::{InvalidPriority, Priority};
 pub use status::Status;
 pub use token::{to_hex, DeviceToken, TokenError};

@@ -61,7 +61,7 @@ pub struct Notification {
     pub id: NotificationId,
     /// When Apple may give up delivering (formats 1 and 2).
     pub expiry: Expiry,
-    /// Delivery priority (format 2 only).
+    /// Delivery priority (format 2 only; [`Priority::Low`] is written as 5).
     pub priority: Priority,
 }
 
@@ -136,7 +136,7 @@ impl Notification {
                 put_item(out, item::PAYLOAD, payload_len, payload);
                 put_item(out, item::IDENTIFIER, 4, &id.0.to_be_bytes());
                 put_item(out, item::EXPIRY, 4, &self.expiry.unix_seconds().to_be_bytes());
-                put_item(out, item::PRIORITY, 1, &[self.priority.as_u8()]);
+                put_item(out, item::PRIORITY, 1, &[self.priority.binary_byte()]);
             }
         }
     }

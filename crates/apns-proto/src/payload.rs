@@ -52,7 +52,25 @@ impl Default for PayloadLimit {
 /// ```
 ///
 /// Key order: in `aps`, `alert, sound, badge, category, thread-id, content-available,
-/// mutable-content`; custom keys follow `aps` in the order they were added.
+/// mutable-content` (PyAPNs' keys, in PyAPNs' order), then the HTTP/2-era keys PyAPNs never had:
+/// `target-content-id, interruption-level, relevance-score, filter-criteria, stale-date,
+/// content-state, timestamp, event, dismissal-date, attributes-type, attributes`. Custom keys
+/// follow `aps` in the order they were added. A payload that sets none of the HTTP/2-era keys is
+/// byte for byte what it was before they existed.
+///
+/// ```
+/// use apns_proto::{InterruptionLevel, LiveActivityEvent, Payload, PayloadLimit};
+/// let update = Payload::new()
+///     .event(LiveActivityEvent::Update)
+///     .timestamp(1_700_000_000)
+///     .content_state(serde_json::json!({"score": "2-1"}))?
+///     .interruption_level(InterruptionLevel::TimeSensitive);
+/// assert_eq!(
+///     update.encode(PayloadLimit::HTTP2)?.as_bytes(),
+///     br#"{"aps":{"interruption-level":"time-sensitive","content-state":{"score":"2-1"},"timestamp":1700000000,"event":"update"}}"#
+/// );
+/// # Ok::<(), apns_proto::PayloadError>(())
+/// ```
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Payload {
     alert: Option<AlertContent>,
@@ -62,7 +80,74 @@ pub struct Payload {
     thread_id: Option<String>,
     content_available: bool,
     mutable_content: bool,
+    modern: Option<Box<ModernKeys>>,
     custom: Map<String, Value>,
+}
+
+/// The `aps` keys of the HTTP/2 era, boxed so that a payload without them stays small.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct ModernKeys {
+    target_content_id: Option<String>,
+    interruption_level: Option<InterruptionLevel>,
+    relevance_score: Option<f64>,
+    filter_criteria: Option<String>,
+    stale_date: Option<u64>,
+    content_state: Option<Value>,
+    timestamp: Option<u64>,
+    event: Option<LiveActivityEvent>,
+    dismissal_date: Option<u64>,
+    attributes_type: Option<String>,
+    attributes: Option<Value>,
+}
+
+/// `interruption-level`: how the system presents the notification (iOS 15 and later).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum InterruptionLevel {
+    /// `passive`: added to the list silently, no sound, no screen wake.
+    Passive,
+    /// `active`: presented immediately (the default).
+    Active,
+    /// `time-sensitive`: breaks through Focus and scheduled summaries.
+    TimeSensitive,
+    /// `critical`: breaks through the mute switch and Do Not Disturb (needs Apple's entitlement).
+    Critical,
+}
+
+impl InterruptionLevel {
+    /// The JSON string Apple reads.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Passive => "passive",
+            Self::Active => "active",
+            Self::TimeSensitive => "time-sensitive",
+            Self::Critical => "critical",
+        }
+    }
+}
+
+/// `event`: what a Live Activity push does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum LiveActivityEvent {
+    /// `start`: start a Live Activity remotely (push-to-start; needs `attributes-type` and
+    /// `attributes`).
+    Start,
+    /// `update`: new `content-state` for a running Live Activity.
+    Update,
+    /// `end`: end it (optionally at `dismissal-date`).
+    End,
+}
+
+impl LiveActivityEvent {
+    /// The JSON string Apple reads.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Start => "start",
+            Self::Update => "update",
+            Self::End => "end",
+        }
+    }
 }
 
 /// The `alert` value: a plain string, or a dictionary.
@@ -291,6 +376,92 @@ impl Payload {
         self
     }
 
+    fn modern(&mut self) -> &mut ModernKeys {
+        self.modern.get_or_insert_with(Box::default)
+    }
+
+    /// Sets `target-content-id`: the identifier of the window to bring forward.
+    #[must_use]
+    pub fn target_content_id(mut self, id: impl Into<String>) -> Self {
+        self.modern().target_content_id = Some(id.into());
+        self
+    }
+
+    /// Sets `interruption-level`.
+    #[must_use]
+    pub fn interruption_level(mut self, level: InterruptionLevel) -> Self {
+        self.modern().interruption_level = Some(level);
+        self
+    }
+
+    /// Sets `relevance-score`: from 0 to 1 for ordinary notifications (the summary features the
+    /// highest); any number for a Live Activity. A score that is not finite is written as JSON
+    /// `null`, which Apple ignores.
+    #[must_use]
+    pub fn relevance_score(mut self, score: f64) -> Self {
+        self.modern().relevance_score = Some(score);
+        self
+    }
+
+    /// Sets `filter-criteria`: which Focus filter shows the notification.
+    #[must_use]
+    pub fn filter_criteria(mut self, criteria: impl Into<String>) -> Self {
+        self.modern().filter_criteria = Some(criteria.into());
+        self
+    }
+
+    /// Sets `stale-date` (UNIX seconds): when a Live Activity becomes out of date.
+    #[must_use]
+    pub fn stale_date(mut self, unix_seconds: u64) -> Self {
+        self.modern().stale_date = Some(unix_seconds);
+        self
+    }
+
+    /// Sets `content-state`: a Live Activity's new content, matching the app's
+    /// `ActivityAttributes.ContentState`. Must serialise to a JSON object.
+    pub fn content_state(mut self, state: impl Serialize) -> Result<Self, PayloadError> {
+        let value = object_value("content-state", state)?;
+        self.modern().content_state = Some(value);
+        Ok(self)
+    }
+
+    /// Sets `timestamp` (UNIX seconds): when this Live Activity update was sent; the device
+    /// ignores updates older than the one it shows.
+    #[must_use]
+    pub fn timestamp(mut self, unix_seconds: u64) -> Self {
+        self.modern().timestamp = Some(unix_seconds);
+        self
+    }
+
+    /// Sets `event`: start, update or end a Live Activity.
+    #[must_use]
+    pub fn event(mut self, event: LiveActivityEvent) -> Self {
+        self.modern().event = Some(event);
+        self
+    }
+
+    /// Sets `dismissal-date` (UNIX seconds): when an ended Live Activity leaves the Lock Screen.
+    #[must_use]
+    pub fn dismissal_date(mut self, unix_seconds: u64) -> Self {
+        self.modern().dismissal_date = Some(unix_seconds);
+        self
+    }
+
+    /// Sets `attributes-type`: the name of the app's `ActivityAttributes` type (push-to-start).
+    #[must_use]
+    pub fn attributes_type(mut self, name: impl Into<String>) -> Self {
+        self.modern().attributes_type = Some(name.into());
+        self
+    }
+
+    /// Sets `attributes`: the static data of a Live Activity started by push. Must serialise to
+    /// a JSON object.
+    pub fn attributes(mut self, attributes: impl Serialize) -> Result<Self, PayloadError> {
+        let value = object_value("attributes", attributes)?;
+        self.modern().attributes = Some(value);
+        Ok(self)
+    }
+
     /// Adds a custom top-level key. Keys keep the order they were added in; adding a key again
     /// replaces its value in place. The key `aps` is refused, since it would replace the
     /// dictionary Apple reads.
@@ -400,6 +571,17 @@ impl Payload {
     }
 }
 
+/// Serialises a value that Apple requires to be a JSON object.
+fn object_value(key: &str, value: impl Serialize) -> Result<Value, PayloadError> {
+    let value = serde_json::to_value(value)
+        .map_err(|error| PayloadError::CustomValue { key: key.to_owned(), reason: error.to_string() })?;
+    if value.is_object() {
+        Ok(value)
+    } else {
+        Err(PayloadError::NotAnObject { key: key.to_owned() })
+    }
+}
+
 thread_local! {
     /// Serialisation buffer reused by [`Payload::encode`] on each thread.
     static SCRATCH: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
@@ -442,7 +624,49 @@ impl Serialize for Aps<'_> {
         if payload.mutable_content {
             map.serialize_entry("mutable-content", &1)?;
         }
+        if let Some(modern) = &payload.modern {
+            modern.serialize_into(&mut map)?;
+        }
         map.end()
+    }
+}
+
+impl ModernKeys {
+    fn serialize_into<M: SerializeMap>(&self, map: &mut M) -> Result<(), M::Error> {
+        if let Some(id) = &self.target_content_id {
+            map.serialize_entry("target-content-id", id)?;
+        }
+        if let Some(level) = self.interruption_level {
+            map.serialize_entry("interruption-level", level.as_str())?;
+        }
+        if let Some(score) = self.relevance_score {
+            map.serialize_entry("relevance-score", &score)?;
+        }
+        if let Some(criteria) = &self.filter_criteria {
+            map.serialize_entry("filter-criteria", criteria)?;
+        }
+        if let Some(date) = self.stale_date {
+            map.serialize_entry("stale-date", &date)?;
+        }
+        if let Some(state) = &self.content_state {
+            map.serialize_entry("content-state", state)?;
+        }
+        if let Some(timestamp) = self.timestamp {
+            map.serialize_entry("timestamp", &timestamp)?;
+        }
+        if let Some(event) = self.event {
+            map.serialize_entry("event", event.as_str())?;
+        }
+        if let Some(date) = self.dismissal_date {
+            map.serialize_entry("dismissal-date", &date)?;
+        }
+        if let Some(name) = &self.attributes_type {
+            map.serialize_entry("attributes-type", name)?;
+        }
+        if let Some(attributes) = &self.attributes {
+            map.serialize_entry("attributes", attributes)?;
+        }
+        Ok(())
     }
 }
 
@@ -546,6 +770,12 @@ pub enum PayloadError {
         key: String,
         /// serde_json's explanation.
         reason: String,
+    },
+    /// `content-state` or `attributes` was given something other than a JSON object.
+    #[error("{key} must be a JSON object")]
+    NotAnObject {
+        /// The `aps` key.
+        key: String,
     },
     /// A payload of zero bytes; the gateway answers it with "missing payload".
     #[error("payload is empty")]
@@ -678,6 +908,53 @@ mod tests {
             no_body.encode_shortened(PayloadLimit::LEGACY, Shorten::Plain),
             Err(PayloadError::TooLarge { .. })
         ));
+    }
+
+    #[test]
+    fn http2_keys_follow_pyapns_keys_in_apple_order() {
+        let payload = Payload::new()
+            .attributes(serde_json::json!({"team": "A"}))
+            .unwrap()
+            .attributes_type("GameAttributes")
+            .dismissal_date(3)
+            .event(LiveActivityEvent::Start)
+            .timestamp(2)
+            .content_state(serde_json::json!({"score": 1}))
+            .unwrap()
+            .stale_date(1)
+            .filter_criteria("work")
+            .relevance_score(0.5)
+            .interruption_level(InterruptionLevel::Passive)
+            .target_content_id("w")
+            .mutable_content(true)
+            .alert("a")
+            .custom("k", 1)
+            .unwrap();
+        assert_eq!(
+            json(&payload),
+            r#"{"aps":{"alert":"a","mutable-content":1,"target-content-id":"w","interruption-level":"passive","relevance-score":0.5,"filter-criteria":"work","stale-date":1,"content-state":{"score":1},"timestamp":2,"event":"start","dismissal-date":3,"attributes-type":"GameAttributes","attributes":{"team":"A"}},"k":1}"#
+        );
+        for (level, text) in [
+            (InterruptionLevel::Active, "active"),
+            (InterruptionLevel::TimeSensitive, "time-sensitive"),
+            (InterruptionLevel::Critical, "critical"),
+        ] {
+            assert!(json(&Payload::new().interruption_level(level)).contains(text));
+        }
+        assert!(json(&Payload::new().event(LiveActivityEvent::End)).contains(r#""event":"end""#));
+        assert!(json(&Payload::new().relevance_score(f64::NAN)).contains(r#""relevance-score":null"#));
+    }
+
+    #[test]
+    fn live_activity_dictionaries_must_be_objects() {
+        assert_eq!(
+            Payload::new().content_state(3),
+            Err(PayloadError::NotAnObject { key: "content-state".into() })
+        );
+        assert_eq!(
+            Payload::new().attributes([1]),
+            Err(PayloadError::NotAnObject { key: "attributes".into() })
+        );
     }
 
     #[test]

@@ -1,8 +1,12 @@
-//! Delivery priority (frame item 5).
+//! Delivery priority (binary frame item 5, HTTP/2 `apns-priority`).
 
 use std::fmt;
 
-/// How urgently Apple should deliver a notification. Only 10 and 5 exist on the wire.
+/// How urgently Apple should deliver a notification.
+///
+/// The binary protocol knows 10 and 5; Apple's HTTP/2 API adds 1 ([`Priority::Low`]). The binary
+/// side keeps its rules: [`TryFrom<u8>`] reads a binary frame's byte (10 or 5 only), and the
+/// binary encoder writes [`Priority::binary_byte`], which is never 1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub enum Priority {
@@ -11,14 +15,45 @@ pub enum Priority {
     Immediate,
     /// 5: deliver at a time that conserves the device's power.
     PowerConsiderate,
+    /// 1 (HTTP/2 only): put the device's power first, never wake it. The binary protocol has no
+    /// such value; its encoder writes 5, the nearest priority it has.
+    Low,
 }
 
 impl Priority {
-    /// The byte written in frame item 5.
+    /// The priority's number: 10, 5 or 1 (the value of HTTP/2's `apns-priority` header).
     pub const fn as_u8(self) -> u8 {
         match self {
             Self::Immediate => 10,
             Self::PowerConsiderate => 5,
+            Self::Low => 1,
+        }
+    }
+
+    /// The byte written in a binary frame's item 5: 10 or 5 ([`Priority::Low`] becomes 5).
+    pub const fn binary_byte(self) -> u8 {
+        match self {
+            Self::Immediate => 10,
+            Self::PowerConsiderate | Self::Low => 5,
+        }
+    }
+
+    /// The `apns-priority` header value: `"10"`, `"5"` or `"1"`.
+    pub const fn header_value(self) -> &'static str {
+        match self {
+            Self::Immediate => "10",
+            Self::PowerConsiderate => "5",
+            Self::Low => "1",
+        }
+    }
+
+    /// Reads an `apns-priority` header value (`10`, `5` or `1`).
+    pub fn from_header_value(value: &[u8]) -> Option<Self> {
+        match value {
+            b"10" => Some(Self::Immediate),
+            b"5" => Some(Self::PowerConsiderate),
+            b"1" => Some(Self::Low),
+            _ => None,
         }
     }
 }
@@ -29,6 +64,7 @@ impl From<Priority> for u8 {
     }
 }
 
+/// Reads a binary frame's priority byte: only 10 and 5 exist there, so 1 is refused.
 impl TryFrom<u8> for Priority {
     type Error = InvalidPriority;
 
@@ -68,5 +104,17 @@ mod tests {
             }
         }
         assert_eq!(Priority::default(), Priority::Immediate);
+    }
+
+    #[test]
+    fn low_is_http2_only() {
+        assert_eq!(Priority::Low.as_u8(), 1);
+        assert_eq!(Priority::Low.binary_byte(), 5);
+        assert_eq!(Priority::try_from(1), Err(InvalidPriority(1)));
+        for priority in [Priority::Immediate, Priority::PowerConsiderate, Priority::Low] {
+            assert_eq!(Priority::from_header_value(priority.header_value().as_bytes()), Some(priority));
+            assert_eq!(priority.header_value(), priority.as_u8().to_string());
+        }
+        assert_eq!(Priority::from_header_value(b"2"), None);
     }
 }

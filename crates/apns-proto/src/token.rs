@@ -156,6 +156,14 @@ pub enum TokenError {
         /// How many hex digits there were.
         digits: usize,
     },
+    /// Longer than [`HexDeviceToken::MAX_BYTES`](crate::http2::HexDeviceToken::MAX_BYTES).
+    #[error("device token is {bytes} bytes long, over the {max} bytes accepted")]
+    TooLong {
+        /// How many bytes the token had (at least).
+        bytes: usize,
+        /// The most accepted.
+        max: usize,
+    },
     /// Well-formed, but not 32 bytes long.
     #[error("device token is {bytes} bytes long; Apple's tokens are exactly 32 bytes (64 hex digits)")]
     WrongLength {

@@ -6,6 +6,7 @@ pub(crate) mod demo;
 pub(crate) mod feedback;
 pub(crate) mod mock;
 pub(crate) mod send;
+pub(crate) mod token;
 
 use std::fmt;
 

@@ -1,0 +1,484 @@
+//! What to send: device notifications, broadcasts and channel-management requests, each turned
+//! into a [`Request`] for the HTTP/2 layer.
+
+use bytes::{Bytes, BytesMut};
+
+use super::header::{self, Authorization, Header, Indexing, Method, Request};
+use super::id::{ApnsId, ApnsIdGenerator};
+use super::values::{BundleId, ChannelId, CollapseId, Topic};
+use super::{HexDeviceToken, PushType};
+use crate::{EncodedPayload, Expiry, Priority};
+
+/// A notification to one device: `POST /3/device/<token>`.
+///
+/// Built with [`DeviceNotification::builder`], which checks what Apple would otherwise reject:
+/// the payload limit of the push type (4,096 bytes; 5,120 for VoIP) and the background type's
+/// priority (5; Apple calls 10 an error, and a background notification without a priority is
+/// sent with 5).
+///
+/// ```
+/// use apns_proto::http2::{ApnsIdGenerator, Authorization, BundleId, DeviceNotification, PushType};
+/// use apns_proto::{Payload, PayloadLimit};
+///
+/// let app = BundleId::new("com.example.MyApp")?;
+/// let payload = Payload::new().alert("Hello").encode(PayloadLimit::HTTP2)?;
+/// let token = "00fc13adff785122b4ad28809a3420982341241421348097878e577c991de8f0".parse()?;
+/// let mut notification = DeviceNotification::builder(token, PushType::ALERT, payload)
+///     .topic(app.topic_for(&PushType::ALERT).unwrap())
+///     .build()?;
+/// notification.ensure_id(&mut ApnsIdGenerator::new([1; 16]));
+/// let request = notification.request(Some(&Authorization::bearer("eyJ...")));
+/// assert_eq!(&request.path[..], &b"/3/device/00fc13adff785122b4ad28809a3420982341241421348097878e577c991de8f0"[..]);
+/// assert_eq!(request.header("apns-topic"), Some(&b"com.example.MyApp"[..]));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceNotification {
+    token: HexDeviceToken,
+    push_type: PushType,
+    payload: EncodedPayload,
+    topic: Option<Topic>,
+    id: Option<ApnsId>,
+    expiration: Option<Expiry>,
+    priority: Option<Priority>,
+    collapse_id: Option<CollapseId>,
+}
+
+/// Builds a [`DeviceNotification`]; every field but the token, push type and payload is optional.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct DeviceNotificationBuilder(DeviceNotification);
+
+impl DeviceNotificationBuilder {
+    /// `apns-topic`. Required with token auth; with a certificate APNs defaults to the
+    /// certificate's bundle id.
+    pub fn topic(mut self, topic: Topic) -> Self {
+        self.0.topic = Some(topic);
+        self
+    }
+
+    /// `apns-id`. Without one, [`DeviceNotification::ensure_id`] generates one.
+    pub fn id(mut self, id: ApnsId) -> Self {
+        self.0.id = Some(id);
+        self
+    }
+
+    /// `apns-expiration`: UNIX seconds after which Apple stops trying; [`Expiry::IMMEDIATE`]
+    /// (0) = deliver now or never. Without it Apple stores the notification by its own policy.
+    pub fn expiration(mut self, expiry: Expiry) -> Self {
+        self.0.expiration = Some(expiry);
+        self
+    }
+
+    /// `apns-priority`. Without it Apple uses 10 (background notifications: 5, see
+    /// [`DeviceNotification`]).
+    pub fn priority(mut self, priority: Priority) -> Self {
+        self.0.priority = Some(priority);
+        self
+    }
+
+    /// `apns-collapse-id`.
+    pub fn collapse_id(mut self, id: CollapseId) -> Self {
+        self.0.collapse_id = Some(id);
+        self
+    }
+
+    /// Checks the combination and returns the notification.
+    pub fn build(mut self) -> Result<DeviceNotification, RequestError> {
+        let notification = &mut self.0;
+        let limit = notification.push_type.payload_limit().bytes();
+        if notification.payload.len() > limit {
+            return Err(RequestError::PayloadTooLarge { size: notification.payload.len(), limit });
+        }
+        if notification.push_type == PushType::BACKGROUND {
+            match notification.priority {
+                Some(Priority::Immediate) => return Err(RequestError::BackgroundPriority),
+                None => notification.priority = Some(Priority::PowerConsiderate),
+                Some(_) => {}
+            }
+        }
+        Ok(self.0)
+    }
+}
+
+impl DeviceNotification {
+    /// Starts a notification to `token`.
+    pub fn builder(
+        token: HexDeviceToken,
+        push_type: PushType,
+        payload: EncodedPayload,
+    ) -> DeviceNotificationBuilder {
+        DeviceNotificationBuilder(Self {
+            token,
+            push_type,
+            payload,
+            topic: None,
+            id: None,
+            expiration: None,
+            priority: None,
+            collapse_id: None,
+        })
+    }
+
+    /// The device.
+    pub fn token(&self) -> &HexDeviceToken {
+        &self.token
+    }
+
+    /// The push type.
+    pub fn push_type(&self) -> &PushType {
+        &self.push_type
+    }
+
+    /// The payload.
+    pub fn payload(&self) -> &EncodedPayload {
+        &self.payload
+    }
+
+    /// The topic, if set.
+    pub fn topic(&self) -> Option<&Topic> {
+        self.topic.as_ref()
+    }
+
+    /// The `apns-id`, if set or generated.
+    pub fn id(&self) -> Option<ApnsId> {
+        self.id
+    }
+
+    /// The expiry, if set.
+    pub fn expiration(&self) -> Option<Expiry> {
+        self.expiration
+    }
+
+    /// The priority, if set.
+    pub fn priority(&self) -> Option<Priority> {
+        self.priority
+    }
+
+    /// The collapse id, if set.
+    pub fn collapse_id(&self) -> Option<&CollapseId> {
+        self.collapse_id.as_ref()
+    }
+
+    /// The notification's `apns-id`, generating one from `ids` if it has none yet (so that a
+    /// response, a log line and a resend all name it the same way).
+    pub fn ensure_id(&mut self, ids: &mut ApnsIdGenerator) -> ApnsId {
+        *self.id.get_or_insert_with(|| ids.next_id())
+    }
+
+    /// The request: `authorization` (token auth only), `apns-id`, `apns-push-type`,
+    /// `apns-expiration`, `apns-priority`, `apns-topic`, `apns-collapse-id` (each when set), in
+    /// the order of Apple's example.
+    pub fn request(&self, authorization: Option<&Authorization>) -> Request {
+        // The values unique to this request (path, id, expiry) share one allocation.
+        let token = self.token.as_str();
+        let mut unique = BytesMut::with_capacity(DEVICE_PATH.len() + token.len() + ApnsId::TEXT_LEN + 10);
+        unique.extend_from_slice(DEVICE_PATH);
+        unique.extend_from_slice(token.as_bytes());
+        let path_end = unique.len();
+        if let Some(id) = self.id {
+            unique.extend_from_slice(&id.to_text());
+        }
+        let id_end = unique.len();
+        if let Some(expiry) = self.expiration {
+            write_decimal(&mut unique, expiry.unix_seconds());
+        }
+        let unique = unique.freeze();
+
+        let mut headers = Vec::with_capacity(7);
+        if let Some(authorization) = authorization {
+            headers.push(authorization.header());
+        }
+        if self.id.is_some() {
+            headers.push(Header {
+                name: header::APNS_ID,
+                value: unique.slice(path_end..id_end),
+                indexing: Indexing::NAME_ONLY,
+            });
+        }
+        headers.push(push_type_header(&self.push_type));
+        if self.expiration.is_some() {
+            headers.push(Header {
+                name: header::APNS_EXPIRATION,
+                value: unique.slice(id_end..),
+                indexing: Indexing::NAME_ONLY,
+            });
+        }
+        if let Some(priority) = self.priority {
+            headers.push(priority_header(priority));
+        }
+        if let Some(topic) = &self.topic {
+            headers.push(Header {
+                name: header::APNS_TOPIC,
+                value: topic.bytes(),
+                indexing: Indexing::INDEXED,
+            });
+        }
+        if let Some(collapse_id) = &self.collapse_id {
+            headers.push(Header {
+                name: header::APNS_COLLAPSE_ID,
+                value: collapse_id.bytes(),
+                indexing: Indexing::NAME_ONLY,
+            });
+        }
+        Request {
+            method: Method::Post,
+            path: unique.slice(..path_end),
+            path_indexing: Indexing::NOT_INDEXED,
+            headers,
+            body: self.payload.clone().into_bytes(),
+        }
+    }
+}
+
+const DEVICE_PATH: &[u8] = b"/3/device/";
+
+/// Appends `value` in decimal.
+fn write_decimal(out: &mut BytesMut, mut value: u32) {
+    let mut digits = [0u8; 10];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        // A decimal digit: below 10.
+        digits[start] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[start..]);
+}
+
+fn id_header(name: &'static str, id: ApnsId) -> Header {
+    Header { name, value: Bytes::copy_from_slice(&id.to_text()), indexing: Indexing::NAME_ONLY }
+}
+
+fn push_type_header(push_type: &PushType) -> Header {
+    let value = match push_type.static_name() {
+        // Documented types are 'static: no allocation.
+        Some(name) => Bytes::from_static(name.as_bytes()),
+        None => Bytes::copy_from_slice(push_type.as_str().as_bytes()),
+    };
+    Header { name: header::APNS_PUSH_TYPE, value, indexing: Indexing::INDEXED }
+}
+
+fn expiration_header(expiry: Expiry) -> Header {
+    let value = if expiry == Expiry::IMMEDIATE {
+        Bytes::from_static(b"0")
+    } else {
+        Bytes::from(expiry.unix_seconds().to_string())
+    };
+    Header { name: header::APNS_EXPIRATION, value, indexing: Indexing::NAME_ONLY }
+}
+
+fn priority_header(priority: Priority) -> Header {
+    Header {
+        name: header::APNS_PRIORITY,
+        value: Bytes::from_static(priority.header_value().as_bytes()),
+        indexing: Indexing::INDEXED,
+    }
+}
+
+/// A Live Activity update to every device subscribed to a channel (iOS 18):
+/// `POST /4/broadcasts/apps/<bundle id>` with `apns-channel-id`, on the same hosts as device
+/// notifications. The push type is always `liveactivity`; there is no `apns-topic`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BroadcastNotification {
+    bundle_id: BundleId,
+    channel: ChannelId,
+    payload: EncodedPayload,
+    request_id: Option<ApnsId>,
+    expiration: Option<Expiry>,
+    priority: Option<Priority>,
+}
+
+impl BroadcastNotification {
+    /// A broadcast of `payload` on `channel` of the app `bundle_id`. The payload must fit 4,096
+    /// bytes.
+    pub fn new(
+        bundle_id: BundleId,
+        channel: ChannelId,
+        payload: EncodedPayload,
+    ) -> Result<Self, RequestError> {
+        let limit = PushType::LIVE_ACTIVITY.payload_limit().bytes();
+        if payload.len() > limit {
+            return Err(RequestError::PayloadTooLarge { size: payload.len(), limit });
+        }
+        Ok(Self { bundle_id, channel, payload, request_id: None, expiration: None, priority: None })
+    }
+
+    /// Sets `apns-request-id`.
+    #[must_use]
+    pub fn with_request_id(mut self, id: ApnsId) -> Self {
+        self.request_id = Some(id);
+        self
+    }
+
+    /// Sets `apns-expiration` (a channel without message storage takes only 0).
+    #[must_use]
+    pub fn with_expiration(mut self, expiry: Expiry) -> Self {
+        self.expiration = Some(expiry);
+        self
+    }
+
+    /// Sets `apns-priority`.
+    #[must_use]
+    pub fn with_priority(mut self, priority: Priority) -> Self {
+        self.priority = Some(priority);
+        self
+    }
+
+    /// The channel.
+    pub fn channel(&self) -> &ChannelId {
+        &self.channel
+    }
+
+    /// The `apns-request-id`, if set or generated.
+    pub fn request_id(&self) -> Option<ApnsId> {
+        self.request_id
+    }
+
+    /// The request id, generating one from `ids` if there is none yet.
+    pub fn ensure_request_id(&mut self, ids: &mut ApnsIdGenerator) -> ApnsId {
+        *self.request_id.get_or_insert_with(|| ids.next_id())
+    }
+
+    /// The request: `authorization`, `apns-request-id`, `apns-push-type: liveactivity`,
+    /// `apns-channel-id`, `apns-expiration`, `apns-priority` (each when set).
+    pub fn request(&self, authorization: Option<&Authorization>) -> Request {
+        let mut headers = Vec::with_capacity(6);
+        if let Some(authorization) = authorization {
+            headers.push(authorization.header());
+        }
+        if let Some(id) = self.request_id {
+            headers.push(id_header(header::APNS_REQUEST_ID, id));
+        }
+        headers.push(push_type_header(&PushType::LIVE_ACTIVITY));
+        headers.push(channel_header(&self.channel));
+        if let Some(expiry) = self.expiration {
+            headers.push(expiration_header(expiry));
+        }
+        if let Some(priority) = self.priority {
+            headers.push(priority_header(priority));
+        }
+        Request {
+            method: Method::Post,
+            path: Bytes::from(format!("/4/broadcasts/apps/{}", self.bundle_id.as_str())),
+            path_indexing: Indexing::INDEXED,
+            headers,
+            body: self.payload.clone().into_bytes(),
+        }
+    }
+}
+
+fn channel_header(channel: &ChannelId) -> Header {
+    // Apple: a broadcast channel id "might not change often and can be indexed".
+    Header { name: header::APNS_CHANNEL_ID, value: channel.bytes(), indexing: Indexing::INDEXED }
+}
+
+/// A channel's message storage policy (`message-storage-policy`). An open newtype.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MessageStoragePolicy(pub u8);
+
+impl MessageStoragePolicy {
+    /// 0: no message stored; only connected devices get updates (a higher publishing budget).
+    pub const NO_STORAGE: Self = Self(0);
+    /// 1: the most recent message is stored (up to 8 hours) for offline devices.
+    pub const MOST_RECENT: Self = Self(1);
+}
+
+/// What a channel-management request does (on `api-manage-broadcast[.sandbox].push.apple.com`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ChannelOperation {
+    /// `POST /1/apps/<bundle id>/channels`: create a channel (201 and `apns-channel-id`).
+    Create(MessageStoragePolicy),
+    /// `GET /1/apps/<bundle id>/channels`: read its configuration (200 and a JSON body).
+    Read(ChannelId),
+    /// `DELETE /1/apps/<bundle id>/channels`: delete it (204).
+    Delete(ChannelId),
+    /// `GET /1/apps/<bundle id>/all-channels`: list every channel (200 and `{"channels":[..]}`).
+    ListAll,
+}
+
+/// A channel-management request for one app.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelRequest {
+    bundle_id: BundleId,
+    operation: ChannelOperation,
+    request_id: Option<ApnsId>,
+}
+
+impl ChannelRequest {
+    /// A request for `operation` on the app's channels.
+    pub fn new(bundle_id: BundleId, operation: ChannelOperation) -> Self {
+        Self { bundle_id, operation, request_id: None }
+    }
+
+    /// Sets `apns-request-id`.
+    #[must_use]
+    pub fn with_request_id(mut self, id: ApnsId) -> Self {
+        self.request_id = Some(id);
+        self
+    }
+
+    /// The operation.
+    pub fn operation(&self) -> &ChannelOperation {
+        &self.operation
+    }
+
+    /// The request id, generating one from `ids` if there is none yet.
+    pub fn ensure_request_id(&mut self, ids: &mut ApnsIdGenerator) -> ApnsId {
+        *self.request_id.get_or_insert_with(|| ids.next_id())
+    }
+
+    /// The request.
+    pub fn request(&self, authorization: Option<&Authorization>) -> Request {
+        let mut headers = Vec::with_capacity(3);
+        if let Some(authorization) = authorization {
+            headers.push(authorization.header());
+        }
+        if let Some(id) = self.request_id {
+            headers.push(id_header(header::APNS_REQUEST_ID, id));
+        }
+        let (method, resource, body) = match &self.operation {
+            ChannelOperation::Create(policy) => {
+                let body = format!(r#"{{"message-storage-policy":{},"push-type":"LiveActivity"}}"#, policy.0);
+                (Method::Post, "channels", Bytes::from(body))
+            }
+            ChannelOperation::Read(channel) => {
+                headers.push(channel_header(channel));
+                (Method::Get, "channels", Bytes::new())
+            }
+            ChannelOperation::Delete(channel) => {
+                headers.push(channel_header(channel));
+                (Method::Delete, "channels", Bytes::new())
+            }
+            ChannelOperation::ListAll => (Method::Get, "all-channels", Bytes::new()),
+        };
+        Request {
+            method,
+            path: Bytes::from(format!("/1/apps/{}/{resource}", self.bundle_id.as_str())),
+            path_indexing: Indexing::INDEXED,
+            headers,
+            body,
+        }
+    }
+}
+
+/// Why a request could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RequestError {
+    /// The payload is over the push type's limit (Apple would answer 413 PayloadTooLarge).
+    #[error("payload is {size} bytes, over this push type's limit of {limit} bytes")]
+    PayloadTooLarge {
+        /// The payload's size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// A background notification with priority 10, which Apple calls an error.
+    #[error("background notifications must use priority 5 (or 1), not 10")]
+    BackgroundPriority,
+}
