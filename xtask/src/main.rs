@@ -31,8 +31,9 @@ const USAGE: &str = "usage: cargo xtask <ci | fuzz TARGET [--secs N] | fuzz --li
 /// - `apns3`: PyAPNs for Python 3, the binary-protocol client this project re-implements;
 /// - `aioapns`: an APNs HTTP/2 client (asyncio), a third-party client of the HTTP/2 mock;
 /// - `h2`: python-hyper's sans-io HTTP/2, an independent HTTP/2 peer;
-/// - `cryptography`: verifies provider tokens (ES256) independently of `ring`.
-const PYTHON_PACKAGES: &[&str] = &["apns3==1.0.0", "aioapns==4.0", "h2==4.4.1", "cryptography==50.0.2"];
+/// - `cryptography` and `PyJWT`: sign and verify provider tokens (ES256) independently of `ring`.
+const PYTHON_PACKAGES: &[&str] =
+    &["apns3==1.0.0", "aioapns==4.0", "h2==4.4.1", "cryptography==50.0.2", "PyJWT==2.15.1"];
 
 /// Where the test environment lives, under the target directory.
 const VENV_DIR: &str = "test-venv";
