@@ -1,7 +1,9 @@
 //! `apns`: the project's command line. Each subcommand lives in its own module under `cmd/`.
 //!
 //! Errors are one line on stderr; exit status 2 for usage and configuration errors, 1 for
-//! failures while running.
+//! failures while running. Logs go to stderr: errors only by default, `-v` adds warnings and
+//! information (connection failures and their TLS alerts), `-vv` debugging, `-vvv` tracing;
+//! `RUST_LOG` (an `EnvFilter` directive such as `apns_io=debug`) overrides both.
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
@@ -15,6 +17,10 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "apns", version, about, propagate_version = true)]
 struct Cli {
+    /// Log more to stderr: -v information and warnings, -vv debugging, -vvv everything
+    /// (RUST_LOG overrides).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
     #[command(subcommand)]
     command: Command,
 }
@@ -39,6 +45,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_logging(cli.verbose);
     let result = match cli.command {
         Command::Send(args) => cmd::send::run(*args),
         Command::Feedback(args) => cmd::feedback::run(args),
@@ -54,4 +61,22 @@ fn main() -> ExitCode {
             ExitCode::from(error.exit_code())
         }
     }
+}
+
+/// Installs the stderr subscriber: `RUST_LOG` if set (and valid), else the level `-v`s ask for.
+fn init_logging(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let level = match verbose {
+        0 => "error",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .try_init();
 }

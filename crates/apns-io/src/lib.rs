@@ -84,4 +84,4 @@ pub use event::{
 };
 pub use feedback::fetch_feedback;
 pub use outcomes::Outcomes;
-pub use tls::{Identity, TlsConfig, TlsError};
+pub use tls::{Identity, Password, TlsConfig, TlsError};

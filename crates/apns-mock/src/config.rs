@@ -36,6 +36,9 @@ pub struct MockConfig {
     pub(crate) tls: TlsSource,
     pub(crate) payload_limit: PayloadLimit,
     pub(crate) handshake_timeout: Duration,
+    pub(crate) idle_timeout: Option<Duration>,
+    pub(crate) max_connections: usize,
+    pub(crate) max_handshaking: usize,
     pub(crate) error_delay: DelayRange,
     pub(crate) faults: Faults,
     pub(crate) seed: u64,
@@ -105,6 +108,8 @@ pub struct Faults {
     pub stall: Option<Stall>,
     /// Refuse (accept and immediately close) every connection for this long after start.
     pub refuse_for: Duration,
+    /// Read at most this many notifications per second from each gateway connection.
+    pub read_rate: Option<std::num::NonZeroU32>,
 }
 
 /// The stall fault: the server stops reading so the client meets TCP backpressure.
@@ -166,6 +171,9 @@ impl MockConfig {
             tls,
             payload_limit: PayloadLimit::BINARY,
             handshake_timeout: Duration::from_secs(10),
+            idle_timeout: Some(Duration::from_secs(300)),
+            max_connections: 1024,
+            max_handshaking: 128,
             error_delay: DelayRange::APPLE,
             faults: Faults::default(),
             seed: 0,
@@ -199,6 +207,37 @@ impl MockConfig {
     /// so connections that never handshake cannot pile up.
     pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
         self.handshake_timeout = timeout;
+        self
+    }
+
+    /// How long a gateway connection may send nothing after its handshake before it is closed
+    /// and counted in [`MockStats::idle_closed`](crate::MockStats::idle_closed) (default 5
+    /// minutes; `None`: never), so that forgotten clients cannot hold descriptors forever.
+    pub fn idle_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.idle_timeout = timeout.filter(|timeout| !timeout.is_zero());
+        self
+    }
+
+    /// The most connections open at once, both services together (default 1,024). Beyond it,
+    /// new connections are accepted and closed at once, and counted in
+    /// [`MockStats::over_capacity`](crate::MockStats::over_capacity); none waits unaccepted.
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.max_connections = max;
+        self
+    }
+
+    /// The most connections still in their TLS handshake at once (default 128); beyond it, new
+    /// connections are closed at once like those beyond [`max_connections`](Self::max_connections).
+    pub fn max_handshaking(mut self, max: usize) -> Self {
+        self.max_handshaking = max;
+        self
+    }
+
+    /// Reads at most `per_second` notifications per second from each gateway connection (a
+    /// token bucket holding a hundredth of a second's worth, at least one), so that clients meet
+    /// a slow-reading gateway and TCP backpressure. `0`: unlimited (the default).
+    pub fn read_rate(mut self, per_second: u32) -> Self {
+        self.faults.read_rate = std::num::NonZeroU32::new(per_second);
         self
     }
 
@@ -302,6 +341,9 @@ impl fmt::Debug for MockConfig {
             .field("feedback_addr", &self.feedback_addr)
             .field("payload_limit", &self.payload_limit)
             .field("handshake_timeout", &self.handshake_timeout)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("max_connections", &self.max_connections)
+            .field("max_handshaking", &self.max_handshaking)
             .field("error_delay", &self.error_delay)
             .field("faults", &self.faults)
             .field("seed", &self.seed)

@@ -23,6 +23,7 @@ pub(crate) const TURN_BUDGET: usize = 1 << 20;
 pub(crate) struct Settings {
     pub(crate) limit: PayloadLimit,
     pub(crate) handshake_timeout: Duration,
+    pub(crate) idle_timeout: Option<Duration>,
     pub(crate) error_delay: DelayRange,
     pub(crate) faults: Faults,
     pub(crate) recording: bool,

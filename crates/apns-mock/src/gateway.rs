@@ -14,7 +14,7 @@
 //! [`MAX_FRAME_LEN`](apns_proto::MAX_FRAME_LEN) + 5 + [`READ_CHUNK`].
 
 use std::io::{self, Read, Write};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use apns_proto::{
     decode_command, item, Command, Decoded, ErrorResponse, NotificationId, Status, MAX_FRAME_LEN,
@@ -58,6 +58,12 @@ struct State {
     last_accepted: NotificationId,
     stall_until: Option<Instant>,
     rng: Rng,
+    /// When TLS bytes last arrived (or the server last chose not to read): for the idle timeout.
+    last_input: Instant,
+    idle_timeout: Option<Duration>,
+    /// The read-rate token bucket: notifications that may be read now, and when it was filled.
+    tokens: f64,
+    filled_at: Instant,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -112,7 +118,7 @@ impl Input {
 }
 
 impl GatewayConn {
-    pub(crate) fn new(io: Io, conn: u64, rng: Rng) -> Self {
+    pub(crate) fn new(io: Io, conn: u64, rng: Rng, now: Instant, idle_timeout: Option<Duration>) -> Self {
         Self {
             io,
             input: Input::new(),
@@ -123,6 +129,10 @@ impl GatewayConn {
                 last_accepted: NotificationId(0),
                 stall_until: None,
                 rng,
+                last_input: now,
+                idle_timeout,
+                tokens: f64::INFINITY,
+                filled_at: now,
             },
             peer_eof: false,
         }
@@ -131,21 +141,39 @@ impl GatewayConn {
     /// The next time this connection must be served even without readiness.
     pub(crate) fn deadline(&self) -> Option<Instant> {
         match self.state.phase {
-            Phase::Reading => self.state.stall_until,
+            Phase::Reading => self.state.stall_until.or_else(|| self.idle_deadline()),
             Phase::Discarding { deadline, .. } | Phase::Closing { deadline, .. } => Some(deadline),
         }
     }
 
+    /// While reading after the handshake, not stalled: when the client has been silent too long.
+    fn idle_deadline(&self) -> Option<Instant> {
+        let idle = self.state.idle_timeout?;
+        let silent = self.state.stall_until.is_none() && !self.io.tls.is_handshaking();
+        silent.then(|| self.state.last_input + idle)
+    }
+
     /// Serves the connection: reads, decodes, answers, writes. Never blocks.
     pub(crate) fn drive(&mut self, ctx: &mut Ctx<'_>) -> Next {
-        if self.state.stall_until.is_some_and(|until| ctx.now >= until) {
-            self.state.stall_until = None;
+        if let Some(until) = self.state.stall_until {
+            // Not reading was the server's choice: that time does not count as the client's.
+            self.state.last_input = ctx.now;
+            if ctx.now >= until {
+                self.state.stall_until = None;
+            }
         }
+        let before = self.state.last_input;
         let next = match self.state.phase {
             Phase::Closing { .. } => self.linger(ctx),
             Phase::Reading | Phase::Discarding { .. } => self.read(ctx),
         };
         if next == Next::Close {
+            return Next::Close;
+        }
+        let expired = self.idle_deadline().is_some_and(|deadline| deadline <= ctx.now);
+        if matches!(self.state.phase, Phase::Reading) && self.state.last_input == before && expired {
+            tracing::debug!(conn = self.state.conn, "closing an idle connection");
+            ctx.tally.add(Counter::IdleClosed, 1);
             return Next::Close;
         }
         if let Phase::Discarding { deadline, response, .. } = self.state.phase {
@@ -212,6 +240,7 @@ impl GatewayConn {
                 }
                 Ok(n) => {
                     budget = budget.saturating_sub(n);
+                    self.state.last_input = ctx.now;
                     if let Err(error) = self.io.tls.process_new_packets() {
                         self.io.fail(&error, ctx.tally);
                         return Next::Close;
@@ -240,6 +269,11 @@ impl GatewayConn {
             }
             match decode_command(rest) {
                 Ok(Decoded::Complete { value, consumed }) => {
+                    if let Some(wait) = state.no_token(ctx) {
+                        state.stall_until = Some(ctx.now + wait);
+                        step = Step::Stall;
+                        break;
+                    }
                     offset += consumed;
                     step = state.on_command(&value, ctx);
                     if step != Step::Continue {
@@ -289,6 +323,27 @@ impl GatewayConn {
 }
 
 impl State {
+    /// With a read rate, takes a token for the next notification; if there is none, how long
+    /// until there is one.
+    fn no_token(&mut self, ctx: &Ctx<'_>) -> Option<Duration> {
+        if !matches!(self.phase, Phase::Reading) {
+            return None;
+        }
+        let rate = f64::from(ctx.settings.faults.read_rate?.get());
+        // A hundredth of a second's worth, at least one: smooth pacing without a wake-up per
+        // notification at high rates.
+        let capacity = (rate / 100.0).max(1.0);
+        let elapsed = ctx.now.saturating_duration_since(self.filled_at).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * rate).min(capacity);
+        self.filled_at = ctx.now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            None
+        } else {
+            Some(Duration::from_secs_f64((1.0 - self.tokens) / rate))
+        }
+    }
+
     fn on_command(&mut self, command: &Command<'_>, ctx: &mut Ctx<'_>) -> Step {
         if !matches!(self.phase, Phase::Reading) {
             ctx.tally.add(Counter::Discarded, 1);

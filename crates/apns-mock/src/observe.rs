@@ -33,6 +33,14 @@ pub struct MockStats {
     pub feedback_tuples_sent: u64,
     /// Records not kept because the in-memory limit was reached.
     pub records_dropped: u64,
+    /// Connections closed as soon as accepted, because `max_connections` or `max_handshaking`
+    /// were reached.
+    pub over_capacity: u64,
+    /// Gateway connections closed for sending nothing for the idle timeout.
+    pub idle_closed: u64,
+    /// Failed `accept` calls (out of file descriptors, for instance); accepting resumes after a
+    /// short pause or when a connection closes.
+    pub accept_errors: u64,
 }
 
 impl MockStats {
@@ -126,9 +134,11 @@ pub(crate) struct Shared {
     changed: Condvar,
     pub(crate) stop_requested: AtomicBool,
     stopped: AtomicBool,
+    /// Why the event loop stopped on its own (a record it could not write).
+    failure: Mutex<Option<std::io::Error>>,
 }
 
-const COUNTERS: usize = 11;
+const COUNTERS: usize = 14;
 
 /// Counter changes accumulated by the event loop, published once per loop iteration.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -147,6 +157,9 @@ pub(crate) enum Counter {
     HandshakeFailures,
     FeedbackTuplesSent,
     RecordsDropped,
+    OverCapacity,
+    IdleClosed,
+    AcceptErrors,
 }
 
 impl Tally {
@@ -168,7 +181,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Shared {
     pub(crate) fn stats(&self) -> MockStats {
-        let [accepted, rejected, discarded, connections, feedback_connections, refused, dropped, shutdowns, handshake_failures, feedback_tuples_sent, records_dropped] =
+        let [accepted, rejected, discarded, connections, feedback_connections, refused, dropped, shutdowns, handshake_failures, feedback_tuples_sent, records_dropped, over_capacity, idle_closed, accept_errors] =
             self.counters.each_ref().map(|counter| counter.load(Ordering::Acquire));
         MockStats {
             accepted,
@@ -182,6 +195,9 @@ impl Shared {
             handshake_failures,
             feedback_tuples_sent,
             records_dropped,
+            over_capacity,
+            idle_closed,
+            accept_errors,
         }
     }
 
@@ -207,6 +223,21 @@ impl Shared {
             }
         }
         self.notify();
+    }
+
+    /// Stops the loop for `error`, kept for [`MockServer::try_stop`](crate::MockServer::try_stop).
+    pub(crate) fn fail(&self, error: std::io::Error) {
+        lock(&self.failure).get_or_insert(error);
+        self.stop_requested.store(true, Ordering::Release);
+    }
+
+    /// Whether the loop stopped for a failure, without taking it.
+    pub(crate) fn failure_message(&self) -> Option<String> {
+        lock(&self.failure).as_ref().map(ToString::to_string)
+    }
+
+    pub(crate) fn take_failure(&self) -> Option<std::io::Error> {
+        lock(&self.failure).take()
     }
 
     pub(crate) fn mark_stopped(&self) {

@@ -63,6 +63,10 @@ pub enum MockError {
     /// The event loop could not be set up.
     #[error("event loop: {0}")]
     Io(#[from] io::Error),
+    /// A notification could not be written to the JSON-lines record; the server stopped then
+    /// (a test must not pass on an incomplete record).
+    #[error("cannot write the record: {0}")]
+    Record(io::Error),
 }
 
 /// A running mock of Apple's binary gateway and feedback service.
@@ -132,6 +136,7 @@ impl MockServer {
             settings: Settings {
                 limit: config.payload_limit,
                 handshake_timeout: config.handshake_timeout,
+                idle_timeout: config.idle_timeout,
                 error_delay: config.error_delay,
                 faults: config.faults,
                 recording,
@@ -153,6 +158,10 @@ impl MockServer {
             writer: config.record_writer.map(BufWriter::new),
             records: Vec::new(),
             tally: Tally::default(),
+            max_connections: config.max_connections,
+            max_handshaking: config.max_handshaking,
+            open: 0,
+            accept_paused_until: None,
         };
         let thread =
             std::thread::Builder::new().name("apns-mock".to_owned()).spawn(move || event_loop.run())?;
@@ -210,10 +219,26 @@ impl MockServer {
     }
 
     /// Stops the server: closes every connection and listener, flushes the JSON-lines record, and
-    /// returns the final counters.
+    /// returns the final counters. [`try_stop`](Self::try_stop) also says whether the record
+    /// could be written.
     pub fn stop(mut self) -> MockStats {
         self.shutdown();
         self.stats()
+    }
+
+    /// Like [`stop`](Self::stop), but fails with [`MockError::Record`] if a notification could
+    /// not be written to the JSON-lines record (the server stopped at that moment).
+    pub fn try_stop(mut self) -> Result<MockStats, MockError> {
+        self.shutdown();
+        match self.shared.take_failure() {
+            Some(error) => Err(MockError::Record(error)),
+            None => Ok(self.stats()),
+        }
+    }
+
+    /// Why the server stopped on its own, if it did: a record it could not write.
+    pub fn failure(&self) -> Option<String> {
+        self.shared.failure_message()
     }
 
     fn shutdown(&mut self) {
@@ -280,6 +305,13 @@ impl Conn {
         }
     }
 
+    fn is_handshaking(&self) -> bool {
+        match self {
+            Self::Gateway(conn) => conn.io.tls.is_handshaking(),
+            Self::Feedback(conn) => conn.io.tls.is_handshaking(),
+        }
+    }
+
     fn deadline(&self) -> Option<Instant> {
         let (own, io) = match self {
             Self::Gateway(conn) => (conn.deadline(), &conn.io),
@@ -309,7 +341,17 @@ struct EventLoop {
     writer: Option<BufWriter<Box<dyn Write + Send>>>,
     records: Vec<Record>,
     tally: Tally,
+    max_connections: usize,
+    max_handshaking: usize,
+    /// Connections in `conns`.
+    open: usize,
+    /// After a failed `accept` (out of descriptors): when to try again. Readiness is
+    /// edge-triggered, so clients already queued would otherwise never be accepted.
+    accept_paused_until: Option<Instant>,
 }
+
+/// How long accepting pauses after a failed `accept`, unless a connection closes first.
+const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 
 /// Marks the server stopped however the loop ends, so that waiters never hang.
 struct StoppedOnExit(Arc<Shared>);
@@ -347,10 +389,16 @@ impl EventLoop {
             let now = Instant::now();
             turn.clear();
             turn.append(&mut self.again);
+            if self.accept_paused_until.is_some_and(|until| until <= now) {
+                self.accept_paused_until = None;
+                self.accept(Service::Gateway, now);
+                self.accept(Service::Feedback, now);
+            }
             for event in events.iter() {
                 match event.token() {
-                    GATEWAY => self.accept(Service::Gateway, now),
-                    FEEDBACK => self.accept(Service::Feedback, now),
+                    GATEWAY if self.accept_paused_until.is_none() => self.accept(Service::Gateway, now),
+                    FEEDBACK if self.accept_paused_until.is_none() => self.accept(Service::Feedback, now),
+                    GATEWAY | FEEDBACK => {}
                     WAKER => {}
                     Token(token) => turn.push(token - FIRST_CONN),
                 }
@@ -369,12 +417,15 @@ impl EventLoop {
         }
         self.publish();
         if let Some(writer) = &mut self.writer {
-            let _ = writer.flush();
+            if let Err(error) = writer.flush() {
+                tracing::error!(%error, "cannot write the record");
+                self.shared.fail(error);
+            }
         }
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        self.conns.iter().flatten().filter_map(Conn::deadline).min()
+        self.conns.iter().flatten().filter_map(Conn::deadline).chain(self.accept_paused_until).min()
     }
 
     fn accept(&mut self, service: Service, now: Instant) {
@@ -386,9 +437,20 @@ impl EventLoop {
             let mut socket = match listener.accept() {
                 Ok((socket, _)) => socket,
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => return,
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                Err(error)
+                    if matches!(
+                        error.kind(),
+                        io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
+                    ) =>
+                {
+                    continue
+                }
                 Err(error) => {
-                    tracing::warn!(%error, "accept failed");
+                    // Out of descriptors (EMFILE, ENFILE) or memory: the client stays queued.
+                    // Retry after a pause, or sooner when a connection closes.
+                    tracing::warn!(%error, "accept failed; retrying shortly");
+                    self.tally.add(Counter::AcceptErrors, 1);
+                    self.accept_paused_until = Some(now + ACCEPT_PAUSE);
                     return;
                 }
             };
@@ -396,6 +458,11 @@ impl EventLoop {
                 self.refuse_until.lock().unwrap_or_else(PoisonError::into_inner).is_some_and(|t| now < t);
             if refusing {
                 self.tally.add(Counter::Refused, 1);
+                continue;
+            }
+            if self.open >= self.max_connections || self.handshaking() >= self.max_handshaking {
+                // Closed at once (dropped): a client waiting in the backlog would learn nothing.
+                self.tally.add(Counter::OverCapacity, 1);
                 continue;
             }
             let _ = socket.set_nodelay(true);
@@ -426,6 +493,8 @@ impl EventLoop {
                         io,
                         self.gateway_count,
                         Rng::new(self.seed, self.gateway_count),
+                        now,
+                        self.settings.idle_timeout,
                     ))
                 }
                 Service::Feedback => {
@@ -437,8 +506,18 @@ impl EventLoop {
             };
             if let Some(slot) = self.conns.get_mut(index) {
                 *slot = Some(conn);
+                self.open += 1;
             }
         }
+    }
+
+    /// How many connections are still in their TLS handshake.
+    fn handshaking(&self) -> usize {
+        if self.max_handshaking >= self.max_connections {
+            // The total cap binds first: skip the count.
+            return 0;
+        }
+        self.conns.iter().flatten().filter(|conn| conn.is_handshaking()).count()
     }
 
     fn drive(&mut self, index: usize, now: Instant) {
@@ -474,8 +553,13 @@ impl EventLoop {
                 self.publish();
                 if let Some(Some(mut conn)) = self.conns.get_mut(index).map(Option::take) {
                     let _ = self.poll.registry().deregister(&mut conn.io().socket);
+                    self.open -= 1;
                 }
                 self.free.push(index);
+                // A descriptor is free again: a paused accept may succeed now.
+                if self.accept_paused_until.is_some() {
+                    self.accept_paused_until = Some(now);
+                }
             }
         }
     }
@@ -493,8 +577,9 @@ impl EventLoop {
                     }
                 }
                 if let Err(error) = result.and_then(|()| writer.flush()) {
-                    tracing::error!(%error, "cannot write the record; recording to it stops");
+                    tracing::error!(%error, "cannot write the record; the mock stops");
                     self.writer = None;
+                    self.shared.fail(error);
                 }
             }
             if self.record_limit > 0 {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use apns_io::{Endpoint, Identity, TlsConfig};
+use apns_io::{Endpoint, Identity, Password, TlsConfig};
 use apns_proto::Format;
 
 use crate::error::AddressProblem;
@@ -36,7 +36,7 @@ pub struct Builder {
     named: (bool, bool),
     cert_file: Option<PathBuf>,
     key_file: Option<PathBuf>,
-    p12: Option<(PathBuf, String)>,
+    p12: Option<(PathBuf, Password)>,
     identity: Option<Identity>,
     ca_files: Vec<PathBuf>,
     ca_pems: Vec<Vec<u8>>,
@@ -148,7 +148,8 @@ impl Builder {
     }
 
     /// The client certificate and key as a PKCS#12 (`.p12`) file, as exported by Keychain.
-    pub fn p12_file(mut self, path: impl Into<PathBuf>, password: impl Into<String>) -> Self {
+    /// The password is kept as a [`Password`], which `Debug` (of the builder too) never shows.
+    pub fn p12_file(mut self, path: impl Into<PathBuf>, password: impl Into<Password>) -> Self {
         self.p12 = Some((path.into(), password.into()));
         self
     }
@@ -256,7 +257,7 @@ impl Builder {
     pub fn build(self) -> Result<Apns, Error> {
         let identity = match (self.identity, self.p12, self.cert_file, self.key_file) {
             (Some(identity), ..) => identity,
-            (None, Some((path, password)), ..) => Identity::from_pkcs12_file(path, &password)?,
+            (None, Some((path, password)), ..) => Identity::from_pkcs12_file(path, password.expose())?,
             (None, None, Some(cert), Some(key)) => Identity::from_pem_files(cert, key)?,
             (None, None, Some(cert), None) => Identity::from_pem_file(cert)?,
             (None, None, None, Some(key)) => Identity::from_pem_file(key)?,
@@ -345,5 +346,14 @@ mod tests {
         let message = error.err().map(|e| e.to_string()).unwrap_or_default();
         assert!(message.contains("/nonexistent/cert.pem"), "{message}");
         assert!(matches!(Builder::new().build(), Err(Error::NoIdentity)));
+    }
+
+    #[test]
+    fn debug_never_shows_the_p12_password() {
+        let builder = Builder::new().p12_file("push.p12", "hunter2-secret");
+        let debug = format!("{builder:?}");
+        assert!(!debug.contains("hunter2-secret"), "{debug}");
+        assert!(debug.contains("push.p12") && debug.contains("<redacted>"), "{debug}");
+        assert_eq!(format!("{:?}", Password::from("x")), "\"<redacted>\"");
     }
 }

@@ -73,7 +73,7 @@ pub use gateway::Gateway;
 // One path per type: what the facade's API names is re-exported here, once, by its own name.
 pub use apns_io::{
     CloseSummary, ConnectError, Counters, Endpoint, FeedbackError, GatewayResponse, Identity, Outcomes,
-    StartError, TlsError,
+    Password, StartError, TlsError,
 };
 pub use apns_proto::{
     Alert, DeviceToken, EncodedPayload, Expiry, ExpiryError, Format, Notification, NotificationId, Payload,

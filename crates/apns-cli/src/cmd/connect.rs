@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use apns::{Builder, Outcome, Report};
+use apns::{Builder, Outcome, Password, Report};
 
 use super::CliError;
 
@@ -21,9 +21,16 @@ pub(crate) struct TlsArgs {
     /// The client certificate and key as a PKCS#12 file (as exported by Keychain).
     #[arg(long, value_name = "FILE")]
     pub(crate) p12: Option<PathBuf>,
-    /// The password of the PKCS#12 file.
-    #[arg(long, value_name = "PW", default_value = "", requires = "p12")]
-    pub(crate) p12_password: String,
+    /// The password of the PKCS#12 file (visible to other users in the process list: prefer
+    /// --p12-password-file, --p12-password-env or the APNS_P12_PASSWORD variable).
+    #[arg(long, value_name = "PW", requires = "p12", value_parser = password_arg, group = "p12_pw")]
+    pub(crate) p12_password: Option<Password>,
+    /// Read the PKCS#12 password from FILE (its first line; a trailing newline is not part of it).
+    #[arg(long, value_name = "FILE", requires = "p12", value_parser = password_file, group = "p12_pw")]
+    pub(crate) p12_password_file: Option<Password>,
+    /// Read the PKCS#12 password from the environment variable VAR.
+    #[arg(long, value_name = "VAR", requires = "p12", value_parser = password_env, group = "p12_pw")]
+    pub(crate) p12_password_env: Option<Password>,
     /// Trust this CA (PEM) instead of the public roots, e.g. the mock's ca.pem.
     #[arg(long, value_name = "FILE")]
     pub(crate) ca: Option<PathBuf>,
@@ -33,9 +40,20 @@ pub(crate) struct TlsArgs {
 }
 
 impl TlsArgs {
+    /// The first of --p12-password, --p12-password-file, --p12-password-env (one at most is
+    /// allowed), else `APNS_P12_PASSWORD`, else empty.
+    fn p12_password(&self) -> Password {
+        self.p12_password
+            .clone()
+            .or_else(|| self.p12_password_file.clone())
+            .or_else(|| self.p12_password_env.clone())
+            .or_else(|| std::env::var(PASSWORD_VAR).ok().map(Password::from))
+            .unwrap_or_default()
+    }
+
     pub(crate) fn apply(&self, mut builder: Builder) -> Builder {
         if let Some(p12) = &self.p12 {
-            builder = builder.p12_file(p12, self.p12_password.clone());
+            builder = builder.p12_file(p12, self.p12_password());
         }
         if let Some(cert) = &self.cert {
             builder = builder.cert_file(cert);
@@ -51,6 +69,27 @@ impl TlsArgs {
         }
         // A command line should say "unreachable" within seconds, not retry for minutes.
         builder.max_connect_failures(3).connect_timeout(Duration::from_secs(10))
+    }
+}
+
+/// The environment variable read for the PKCS#12 password when no flag gives it.
+const PASSWORD_VAR: &str = "APNS_P12_PASSWORD";
+
+fn password_arg(text: &str) -> Result<Password, std::convert::Infallible> {
+    Ok(Password::from(text))
+}
+
+fn password_file(path: &str) -> Result<Password, String> {
+    let text = std::fs::read_to_string(path).map_err(|error| format!("cannot read {path}: {error}"))?;
+    let line = text.split_once('\n').map_or(text.as_str(), |(line, _)| line);
+    Ok(Password::from(line.strip_suffix('\r').unwrap_or(line)))
+}
+
+fn password_env(var: &str) -> Result<Password, String> {
+    match std::env::var(var) {
+        Ok(password) => Ok(Password::from(password)),
+        Err(std::env::VarError::NotPresent) => Err(format!("the environment variable {var} is not set")),
+        Err(std::env::VarError::NotUnicode(_)) => Err(format!("the environment variable {var} is not UTF-8")),
     }
 }
 
@@ -104,4 +143,27 @@ pub(crate) fn rejected_json(report: &Report) -> serde_json::Value {
         "status": status.0,
         "reason": status.description().unwrap_or("undocumented status"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        tls: TlsArgs,
+    }
+
+    #[test]
+    fn debug_never_shows_the_p12_password() {
+        let cli =
+            Cli::try_parse_from(["apns", "--p12", "push.p12", "--p12-password", "hunter2-secret"]).unwrap();
+        assert_eq!(cli.tls.p12_password().expose(), "hunter2-secret");
+        let debug = format!("{cli:?} {:?}", cli.tls.apply(Builder::new()));
+        assert!(!debug.contains("hunter2-secret"), "{debug}");
+        assert!(debug.contains("<redacted>"), "{debug}");
+    }
 }
