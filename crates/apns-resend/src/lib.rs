@@ -160,7 +160,7 @@ mod wire;
 mod tests;
 
 pub use buffer::SentBuffer;
-pub use config::{Config, ConfigError};
+pub use config::{Config, ConfigError, Settlement};
 pub use event::{
     ConfirmError, Confirmation, ConnectionState, Event, FailReason, Full, Outcome, Report, Stats, Ticket,
     Transmit, TransmitKind,
