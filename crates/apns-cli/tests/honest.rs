@@ -134,6 +134,12 @@ fn n(value: &serde_json::Value, key: &str) -> u64 {
 
 /// What every row checks: the client never claims more than the record shows.
 fn assert_honest(summary: &serde_json::Value, truth: &Truth) {
+    // The numbers for docs/benchmarks.md (`-- --nocapture`).
+    let duplicates = truth.accepted.values().filter(|&&times| times > 1).count();
+    println!(
+        "client: {summary}\nmock record: {} distinct accepted, {duplicates} accepted twice or more",
+        truth.accepted.len()
+    );
     let claimed = n(summary, "accepted");
     let shown = truth.accepted.len() as u64;
     assert!(claimed <= shown, "client says {claimed} accepted, the mock's record shows {shown}: {summary}");
