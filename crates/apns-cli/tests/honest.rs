@@ -271,6 +271,45 @@ fn row_5_a_killed_and_restarted_gateway_loses_nothing() {
     killed_and_restarted(8_000, "2000:500", Duration::from_secs(1));
 }
 
+/// A signal stops the run quickly, with the summary and the signal's exit status.
+fn interrupted_by(signal: &str, code: i32) {
+    let run = Run::new(&format!("signal-{signal}"));
+    let (mock, gateway) = run.mock("record.jsonl", "127.0.0.1:0", &["--stall-every", "1:600000"]);
+    let file = run.file(2_000, None);
+    let mut client = run.send_command(gateway, &file, &[]).spawn().unwrap();
+    // Wait until the notifications are written (the mock has read the first) before the signal.
+    let record = run.dir.join("record.jsonl");
+    while std::fs::read_to_string(&record).unwrap_or_default().is_empty() {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let started = std::time::Instant::now();
+    let status =
+        Command::new("kill").arg(format!("-{signal}")).arg(client.id().to_string()).status().unwrap();
+    assert!(status.success());
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(client.stdout.as_mut().unwrap(), &mut stdout).unwrap();
+    let exit = client.wait().unwrap();
+    stop(mock);
+    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+    assert_eq!(exit.code(), Some(code), "{stdout}");
+    let summary: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(summary["interrupted"], format!("SIG{signal}"), "{summary}");
+    assert_eq!(n(&summary, "accepted"), 0, "{summary}");
+    let unknown = n(&summary, "unconfirmed") + n(&summary, "failed_unknown_fate");
+    assert_eq!(unknown + n(&summary, "unsent") + n(&summary, "failed_never_written"), 2_000, "{summary}");
+    assert_honest(&summary, &run.record(&["record.jsonl"]));
+}
+
+#[test]
+fn sigint_exits_130_with_the_summary() {
+    interrupted_by("INT", 130);
+}
+
+#[test]
+fn sigterm_exits_143_with_the_summary() {
+    interrupted_by("TERM", 143);
+}
+
 #[test]
 #[ignore = "full size (about a minute): cargo xtask soak"]
 fn row_1_full() {

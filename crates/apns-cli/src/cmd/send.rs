@@ -203,9 +203,26 @@ pub(crate) fn send_until(
             Err(error) => return Err(cli_error(error)),
         }
     }
+    // Wait for the proofs in short flushes, so that a signal is noticed within a fraction of a
+    // second; on a signal, close with a short deadline (what is unsettled is reported, not
+    // waited for).
+    let end = Instant::now() + close_timeout;
+    while signal_now(signal).is_none() {
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        match apns.gateway().flush(left.min(Duration::from_millis(200))) {
+            Ok(flushed) if !flushed.settled => {}
+            _ => break,
+        }
+    }
     let interrupted = signal_now(signal);
-    // On a signal, prove what can be proved quickly; the rest is reported, not waited for.
-    let deadline = if interrupted.is_some() { Duration::from_secs(2) } else { close_timeout };
+    let deadline = if interrupted.is_some() {
+        Duration::from_secs(2)
+    } else {
+        end.saturating_duration_since(Instant::now()).max(Duration::from_secs(1))
+    };
     let summary = apns.gateway().close(deadline);
     bar.finish_and_clear();
     if let Some(why) = stop_error {
