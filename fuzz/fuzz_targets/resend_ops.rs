@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use apns_proto::{
     DeviceToken, EncodedPayload, ErrorResponse, Format, Notification, NotificationId, PayloadLimit, Status,
 };
-use apns_resend::{Config, Event, SentBuffer, Ticket, TransmitKind};
+use apns_resend::{Config, Event, SentBuffer, Settlement, Ticket, TransmitKind};
 use arbitrary::Arbitrary;
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
@@ -23,6 +23,12 @@ struct Params {
     max_retries: u8,
     max_age_ms: u16,
     format: u8,
+    /// Even: `Settlement::Prove` (the default), odd: `Presume`.
+    settlement: u8,
+    probe_every: u8,
+    probe_bytes: u16,
+    probe_after_ms: u16,
+    proof_timeout_ms: u16,
 }
 
 #[derive(Arbitrary, Debug)]
@@ -90,6 +96,11 @@ fuzz_target!(|input: (Params, Vec<Operation>)| {
         .capacity(usize::from(params.capacity).max(1))
         .max_retries(params.max_retries % 8)
         .max_age(Duration::from_millis(u64::from(params.max_age_ms).max(1)))
+        .settlement(if params.settlement % 2 == 0 { Settlement::Prove } else { Settlement::Presume })
+        .probe_every(usize::from(params.probe_every).max(1))
+        .probe_bytes(usize::from(params.probe_bytes).max(1))
+        .probe_after(Duration::from_millis(u64::from(params.probe_after_ms).max(1)))
+        .proof_timeout(Duration::from_millis(u64::from(params.proof_timeout_ms).max(1)))
         .format(format);
     let Ok(buffer) = SentBuffer::new(config) else { return };
     let start = Instant::now();

@@ -153,7 +153,9 @@ fn soak(args: &[String]) -> Result {
         }
     }
     let root = project_root();
-    run(cargo(&root).args(["run", "--release", "--quiet", "-p", "apns-soak", "--", "soak"]).args(forwarded))
+    run(cargo(&root).args(["run", "--release", "--quiet", "-p", "apns-soak", "--", "soak"]).args(forwarded))?;
+    // Issue 11's table at full size: the real `apns send` against `apns mock --record`.
+    run(cargo(&root).args(["test", "--release", "-p", "apns-cli", "--test", "honest", "--", "--ignored"]))
 }
 
 /// A Python with [`PYTHON_PACKAGES`] installed, in `target/test-venv`, created or completed on

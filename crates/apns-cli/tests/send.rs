@@ -108,7 +108,7 @@ fn send_file_with_a_rejected_token_exit_1() {
         summary["rejected"],
         serde_json::json!([{"id": 2, "token": bad_token().to_string(), "status": 8, "reason": "invalid token"}])
     );
-    assert_one_clear_line(&output, "1 notifications rejected");
+    assert_one_clear_line(&output, "2 accepted of 3: 1 rejected");
 }
 
 #[test]
@@ -184,7 +184,7 @@ fn an_unreachable_gateway_exits_1_with_one_line() {
     let mut command = Command::new(APNS);
     command.arg("send").arg("--gateway").arg(closed.to_string());
     setup.tls_args(&mut command);
-    command.args(["--token", GOOD]);
+    command.args(["--token", GOOD, "--reconnect-for", "0.5"]);
     let output = run(command, None);
     assert_eq!(output.status.code(), Some(1));
     assert_one_clear_line(&output, &format!("cannot connect to localhost:{}", closed.port()));
@@ -199,7 +199,7 @@ fn a_handshake_failure_exits_1_with_one_line() {
     command.arg("send").arg("--gateway").arg(setup.mock.server().gateway_addr().to_string());
     // Trusts another CA: the server certificate cannot be verified.
     other.tls_args(&mut command);
-    command.args(["--token", GOOD]);
+    command.args(["--token", GOOD, "--reconnect-for", "0.5"]);
     let output = run(command, None);
     assert_eq!(output.status.code(), Some(1));
     assert_one_clear_line(&output, "cannot connect to");

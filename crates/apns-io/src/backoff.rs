@@ -14,9 +14,9 @@ pub struct Backoff {
 }
 
 impl Default for Backoff {
-    /// 100 ms, doubling up to 30 s.
+    /// 100 ms, doubling up to 5 s: a restarted gateway is found again within seconds.
     fn default() -> Self {
-        Self { initial: Duration::from_millis(100), max: Duration::from_secs(30) }
+        Self { initial: Duration::from_millis(100), max: Duration::from_secs(5) }
     }
 }
 

@@ -45,6 +45,7 @@ impl Client {
             idle_timeout: config.idle_timeout,
             backoff: config.backoff,
             max_connect_failures: config.max_connect_failures,
+            reconnect_for: config.reconnect_for,
             write_chunk: config.write_chunk.max(1024),
         };
         let now = Instant::now();

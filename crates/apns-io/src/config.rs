@@ -95,8 +95,9 @@ pub type EventHandler = Box<dyn FnMut(Event) + Send + 'static>;
 /// | [`queue_capacity`](Self::queue_capacity) | 10,000 notifications |
 /// | [`idle_timeout`](Self::idle_timeout) | 30 s (as PyAPNs) |
 /// | [`connect_timeout`](Self::connect_timeout) | 10 s (TCP connect and TLS handshake) |
-/// | [`backoff`](Self::backoff) | 100 ms doubling to 30 s, with jitter |
-/// | [`max_connect_failures`](Self::max_connect_failures) | 10 consecutive, then the connection's queued notifications fail |
+/// | [`backoff`](Self::backoff) | 100 ms doubling to 5 s, with jitter |
+/// | [`reconnect_for`](Self::reconnect_for) | 60 s of failed connects, then the connection's queued notifications fail |
+/// | [`max_connect_failures`](Self::max_connect_failures) | no limit on the count (the time budget above decides) |
 /// | [`resend`](Self::resend) | `apns_resend::Config::default()`, per connection |
 #[non_exhaustive]
 pub struct Config {
@@ -116,6 +117,8 @@ pub struct Config {
     pub backoff: Backoff,
     /// See [`Config::max_connect_failures()`].
     pub max_connect_failures: u32,
+    /// See [`Config::reconnect_for()`].
+    pub reconnect_for: Duration,
     /// See [`Config::resend()`].
     pub resend: apns_resend::Config,
     /// See [`Config::write_chunk()`].
@@ -135,6 +138,7 @@ impl fmt::Debug for Config {
             .field("connect_timeout", &self.connect_timeout)
             .field("backoff", &self.backoff)
             .field("max_connect_failures", &self.max_connect_failures)
+            .field("reconnect_for", &self.reconnect_for)
             .field("resend", &self.resend)
             .field("write_chunk", &self.write_chunk)
             .finish_non_exhaustive()
@@ -152,7 +156,8 @@ impl Config {
             idle_timeout: Some(Duration::from_secs(30)),
             connect_timeout: Duration::from_secs(10),
             backoff: Backoff::default(),
-            max_connect_failures: 10,
+            max_connect_failures: u32::MAX,
+            reconnect_for: Duration::from_secs(60),
             resend: apns_resend::Config::default(),
             write_chunk: 64 * 1024,
             seed: 0x5eed,
@@ -202,9 +207,20 @@ impl Config {
     /// After this many consecutive connect failures (refused, TLS handshake or certificate
     /// errors), every notification waiting on that connection is reported failed
     /// (`FailReason::Abandoned`) instead of waiting forever. The count starts again afterwards.
+    /// By default there is no limit on the count: [`reconnect_for`](Self::reconnect_for) decides.
     #[must_use]
     pub fn max_connect_failures(mut self, failures: u32) -> Self {
         self.max_connect_failures = failures;
+        self
+    }
+
+    /// How long a connection slot keeps trying to reconnect (from its first failed attempt,
+    /// with the [`backoff`](Self::backoff) between attempts) before every notification waiting
+    /// on it is reported failed (`FailReason::Abandoned`). A budget in time, not in attempts,
+    /// so that a gateway restarting in a few seconds loses nothing.
+    #[must_use]
+    pub fn reconnect_for(mut self, budget: Duration) -> Self {
+        self.reconnect_for = budget;
         self
     }
 

@@ -36,6 +36,9 @@ pub(crate) struct Lifecycle {
     pub(crate) backoff: Backoff,
     /// After this many consecutive failures, the waiting notifications fail.
     pub(crate) max_connect_failures: u32,
+    /// After failing to connect for this long (from the first failure of a streak), the
+    /// waiting notifications fail.
+    pub(crate) reconnect_for: Duration,
     /// Plaintext bytes encoded per [`Connection::poll_transmit`].
     pub(crate) write_chunk: usize,
 }
@@ -69,6 +72,9 @@ impl AddAssign for ConnectionStats {
         a.resends += b.resends;
         a.accepted += b.accepted;
         a.presumed_accepted += b.presumed_accepted;
+        a.unconfirmed += b.unconfirmed;
+        a.probes += b.probes;
+        a.proof_timeouts += b.proof_timeouts;
         a.rejected += b.rejected;
         a.failed += b.failed;
         a.possible_duplicates += b.possible_duplicates;
@@ -96,6 +102,9 @@ impl ConnectionStats {
             resent: b.resends,
             accepted: b.accepted + b.presumed_accepted,
             presumed_accepted: b.presumed_accepted,
+            unconfirmed: b.unconfirmed,
+            probes: b.probes,
+            proof_timeouts: b.proof_timeouts,
             rejected: b.rejected,
             failed: b.failed,
             possible_duplicates: b.possible_duplicates,
@@ -121,6 +130,8 @@ pub(crate) struct Connection {
     rng: fastrand::Rng,
     /// Consecutive connect failures.
     failures: u32,
+    /// When the first of them happened: the reconnect budget counts from there.
+    failing_since: Option<Instant>,
     /// No connect before this (backoff).
     retry_at: Option<Instant>,
     /// Plaintext received on this connection: at most one error response.
@@ -162,6 +173,7 @@ impl Connection {
             state: State::Closed,
             rng,
             failures: 0,
+            failing_since: None,
             retry_at: None,
             received: Vec::with_capacity(6),
             last_activity: now,
@@ -260,6 +272,19 @@ impl Connection {
         }
     }
 
+    /// A probe went unanswered for `proof_timeout` (what it covered is already reported
+    /// `Unconfirmed`): the gateway is not reading this connection, so close it and write the
+    /// rest on a new one.
+    fn close_if_unanswered(&mut self, now: Instant) {
+        if !self.buffer.wants_close() || self.state == State::Closed {
+            return;
+        }
+        warn!(connection = self.index, "the gateway left a probe unanswered: closing the connection");
+        self.transport = Some(Transport::Abort);
+        self.lose_transport(now);
+        self.notice(Event::ProofTimeout { connection: self.index });
+    }
+
     /// The connection is gone (whoever closed it): the buffer learns it, and the transport
     /// state resets.
     fn lose_transport(&mut self, now: Instant) {
@@ -276,12 +301,16 @@ impl Connection {
         self.failures += 1;
         self.stats.connect_failures += 1;
         let attempt = self.failures;
-        let gave_up = attempt >= self.lifecycle.max_connect_failures;
+        let since = *self.failing_since.get_or_insert(now);
+        let gave_up = attempt >= self.lifecycle.max_connect_failures
+            || now.saturating_duration_since(since) >= self.lifecycle.reconnect_for;
         let retry_in = self.lifecycle.backoff.delay(attempt, self.rng.u64(..));
         self.retry_at = Some(now + retry_in);
         warn!(connection = self.index, attempt, error = %error, retry_in_ms = retry_in.as_millis() as u64, gave_up, "connect failed");
         if gave_up {
             self.failures = 0;
+            self.failing_since = None;
+            self.confirm_until = None;
             self.buffer.abandon();
         }
         self.notice(Event::ConnectFailed { connection: self.index, attempt, error, gave_up, retry_in });
@@ -292,6 +321,7 @@ impl Connection {
         let in_flight = self.buffer.in_flight();
         self.lose_transport(now);
         self.failures = 0;
+        self.failing_since = None;
         self.retry_at = None;
         if in_flight > 0 {
             info!(connection = self.index, in_flight, ?why, "connection closed without an error response");
@@ -405,6 +435,7 @@ impl Machine for Connection {
                 self.transport = Some(Transport::Close);
                 self.lose_transport(now);
                 self.failures = 0;
+                self.failing_since = None;
                 self.retry_at = None;
             }
             Ok(Decoded::Incomplete { .. }) => {}
@@ -441,6 +472,7 @@ impl Machine for Connection {
             self.wake_at = None;
         }
         self.buffer.handle_timeout(now);
+        self.close_if_unanswered(now);
         match self.state {
             State::Connecting { since, tcp } if now >= since + self.lifecycle.connect_timeout => {
                 self.transport = Some(Transport::Abort);

@@ -98,6 +98,13 @@ pub enum Event {
         /// The connection slot.
         connection: usize,
     },
+    /// A confirmation probe went unanswered for `proof_timeout`: the notifications it covered
+    /// were reported `Unconfirmed` (written, fate unknown; never presumed), and the connection
+    /// was closed. The rest is written on a new one.
+    ProofTimeout {
+        /// The connection slot.
+        connection: usize,
+    },
 }
 
 impl Event {
@@ -232,8 +239,16 @@ pub struct Counters {
     pub resent: u64,
     /// Notifications accepted or presumed accepted.
     pub accepted: u64,
-    /// Of `accepted`, those presumed accepted (no error response within `max_age`), not proved.
+    /// Of `accepted`, those presumed accepted (no error response within `max_age`, under
+    /// `Settlement::Presume` only), not proved.
     pub presumed_accepted: u64,
+    /// Notifications written whose fate is unknown: the probe behind them went unanswered
+    /// ([`Outcome::Unconfirmed`]). Not counted in `accepted`.
+    pub unconfirmed: u64,
+    /// Confirmation probes written.
+    pub probes: u64,
+    /// Probes unanswered within `proof_timeout`.
+    pub proof_timeouts: u64,
     /// Notifications rejected with a permanent status.
     pub rejected: u64,
     /// Notifications given up (retries exhausted, connect failures, force close).
@@ -259,7 +274,7 @@ pub struct Counters {
 impl Counters {
     /// Notifications with a final outcome.
     pub fn finished(&self) -> u64 {
-        self.accepted + self.rejected + self.failed
+        self.accepted + self.unconfirmed + self.rejected + self.failed
     }
 }
 

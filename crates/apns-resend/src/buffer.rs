@@ -12,7 +12,7 @@ use crate::event::{
     Transmit, TransmitKind,
 };
 use crate::wire;
-use crate::{Config, ConfigError};
+use crate::{Config, ConfigError, Settlement};
 
 /// The window never shrinks below `max_in_flight / MIN_WINDOW_DIVISOR`: four halvings from a
 /// full window suffice against any gateway that lets a sixteenth of it through, and a floor keeps
@@ -92,7 +92,7 @@ pub struct SentBuffer {
     config: Config,
     /// Every unsettled notification, in the order handed in (ticket order). The first
     /// `in_flight` were written on the current connection, with consecutive serials; the rest
-    /// wait to be written (again). At most one entry is a probe.
+    /// wait to be written (again).
     entries: VecDeque<Entry>,
     in_flight: usize,
     /// The current limit on `in_flight`: `max_in_flight`, halved (down to a sixteenth of it)
@@ -105,7 +105,20 @@ pub struct SentBuffer {
     /// Serial of the first write on the current connection.
     connection_start: u64,
     next_ticket: u64,
-    probe_pending: bool,
+    /// The probe written on the current connection, if any: always the last write on it,
+    /// right after the `in_flight` entries (nothing is written behind a probe).
+    probe: Option<ProbeInFlight>,
+    /// An explicit confirmation ([`SentBuffer::confirm`]) covers every ticket below this.
+    confirm_before: Option<u64>,
+    /// A probe of the pending explicit confirmation went unanswered.
+    confirm_failed: bool,
+    /// Unprobed writes on the current connection: plaintext bytes, and when the first was.
+    unprobed_bytes: usize,
+    first_unprobed_at: Option<Instant>,
+    /// `probe_after` passed since the first unprobed write: the next write is a probe.
+    probe_due: bool,
+    /// The probe went unanswered for `proof_timeout`: the connection should be closed.
+    stalled: bool,
     events: VecDeque<Event>,
     /// `Event::Finished` in `events`: they count against the capacity.
     pending_reports: usize,
@@ -115,10 +128,17 @@ pub struct SentBuffer {
     stats: Stats,
 }
 
-/// One unsettled notification (or the probe).
+/// The confirmation probe written on the current connection.
+#[derive(Debug, Clone, Copy)]
+struct ProbeInFlight {
+    serial: u64,
+    sent_at: Instant,
+}
+
+/// One unsettled notification.
 #[derive(Debug)]
 struct Entry {
-    body: Body,
+    notification: Notification,
     ticket: u64,
     /// Serial of the latest write (meaningful while in flight).
     serial: u64,
@@ -128,12 +148,6 @@ struct Entry {
     uncertain_writes: u8,
     /// Transient statuses charged against `max_retries`.
     retries: u8,
-}
-
-#[derive(Debug)]
-enum Body {
-    Notification(Notification),
-    Probe,
 }
 
 impl SentBuffer {
@@ -149,7 +163,13 @@ impl SentBuffer {
             next_serial: 0,
             connection_start: 0,
             next_ticket: 0,
-            probe_pending: false,
+            probe: None,
+            confirm_before: None,
+            confirm_failed: false,
+            unprobed_bytes: 0,
+            first_unprobed_at: None,
+            probe_due: false,
+            stalled: false,
             events: VecDeque::new(),
             pending_reports: 0,
             pending_diagnostics: 0,
@@ -182,15 +202,16 @@ impl SentBuffer {
 
     /// Notifications not yet settled (in flight or waiting to be written).
     pub fn unsettled(&self) -> usize {
-        self.entries.len().saturating_sub(usize::from(self.probe_pending))
+        self.entries.len()
     }
 
-    /// Notifications (and probe) written on the current connection and not yet settled.
+    /// Notifications written on the current connection and not yet settled (the probe, if
+    /// written, is not counted).
     pub fn in_flight(&self) -> usize {
         self.in_flight
     }
 
-    /// Notifications (and probe) waiting to be written, resends first.
+    /// Notifications waiting to be written, resends first.
     pub fn queued(&self) -> usize {
         self.entries.len().saturating_sub(self.in_flight)
     }
@@ -205,10 +226,7 @@ impl SentBuffer {
     /// report may still wait in [`poll_event`](Self::poll_event)). Unsettled notifications are
     /// kept in ticket order, so this is O(1).
     pub fn settled_before(&self, ticket: Ticket) -> bool {
-        self.entries
-            .iter()
-            .find(|entry| matches!(entry.body, Body::Notification(_)))
-            .is_none_or(|entry| entry.ticket >= ticket.0)
+        self.entries.front().is_none_or(|entry| entry.ticket >= ticket.0)
     }
 
     /// How many more notifications [`send`](Self::send) accepts now.
@@ -218,15 +236,27 @@ impl SentBuffer {
 
     /// Whether nothing is left to do: nothing unsettled, no probe, no event to poll.
     pub fn is_idle(&self) -> bool {
-        self.entries.is_empty() && self.events.is_empty()
+        self.entries.is_empty()
+            && self.events.is_empty()
+            && self.probe.is_none()
+            && self.confirm_before.is_none()
     }
 
     /// Whether [`poll_transmit`](Self::poll_transmit) has something to write on the current
-    /// connection (it may also free room by aging entries, so `false` can turn `true` with time).
+    /// connection (it may also free room by aging entries, or decide a probe is due, so `false`
+    /// can turn `true` with time).
     pub fn wants_write(&self) -> bool {
         self.state == ConnectionState::Open
-            && self.in_flight < self.window
-            && self.entries.len() > self.in_flight
+            && ((self.in_flight < self.window && self.entries.len() > self.in_flight) || self.probe_now())
+    }
+
+    /// Whether the current connection should be closed: a probe written on it went unanswered
+    /// for [`Config::proof_timeout`], so the gateway is not reading it (or not answering). What
+    /// was in flight before the probe is already reported
+    /// [`Unconfirmed`](Outcome::Unconfirmed). The I/O layer closes the connection and calls
+    /// [`handle_close`](Self::handle_close); the rest is written on the next one.
+    pub fn wants_close(&self) -> bool {
+        self.stalled
     }
 
     /// The current limit on notifications in flight: [`Config::max_in_flight`], or less after
@@ -276,46 +306,55 @@ impl SentBuffer {
             return Err(Full { ticket, notification });
         }
         self.payload_bytes += notification.payload.len();
-        self.entries.push_back(Entry::new(Body::Notification(notification), ticket.0));
+        self.entries.push_back(Entry::new(notification, ticket.0));
         self.stats.handed_in += 1;
         Ok(ticket)
     }
 
     /// Requests an explicit confirmation: a deliberately invalid notification (no device token)
-    /// is queued after everything handed in so far. Its error response, naming its own
+    /// is written once everything handed in so far is. Its error response, naming its own
     /// identifier, proves that the gateway processed every notification before it, which are
-    /// then all [`Accepted`](Outcome::Accepted), followed by [`Event::Confirmed`].
+    /// then all [`Accepted`](Outcome::Accepted), followed by [`Event::Confirmed`] once every
+    /// notification handed in before the call has settled.
     ///
     /// The price: the gateway closes the connection after answering, and nothing more is written
-    /// on it once the probe is (see the crate docs, "Explicit confirmation"). Use it for a
-    /// graceful close or flush, not routinely.
+    /// on it once the probe is (see the crate docs, "Explicit confirmation"). Under
+    /// [`Settlement::Prove`] (the default) the buffer also probes on its own, behind every
+    /// window; `confirm` makes the last window short. If the probe goes unanswered for
+    /// [`Config::proof_timeout`], what it covered is [`Unconfirmed`](Outcome::Unconfirmed) and
+    /// [`Event::ConfirmationFailed`] follows: a confirmation proves or fails, it never presumes.
     pub fn confirm(&mut self) -> Result<Confirmation, ConfirmError> {
         if self.config.format == Format::Simple {
             return Err(ConfirmError::Unsupported);
         }
-        if self.probe_pending {
+        if self.confirm_before.is_some() {
             return Err(ConfirmError::AlreadyPending);
         }
         if self.entries.is_empty() {
             return Ok(Confirmation::Settled);
         }
-        self.probe_pending = true;
-        self.entries.push_back(Entry::new(Body::Probe, self.next_ticket));
+        self.confirm_before = Some(self.next_ticket);
         Ok(Confirmation::Queued)
     }
 
     /// Gives up every unsettled notification: each is reported
     /// [`Failed`](Outcome::Failed)`(`[`Abandoned`](FailReason::Abandoned)`)` (those with
-    /// [`Report::writes`] > 0 may still have been delivered), and a pending probe ends with
-    /// [`Event::ConfirmationFailed`]. The buffer stays usable.
+    /// [`Report::writes`] > 0 may still have been delivered), and a pending confirmation ends
+    /// with [`Event::ConfirmationFailed`]. The buffer stays usable.
     pub fn abandon(&mut self) {
         let entries = mem::take(&mut self.entries);
         self.in_flight = 0;
+        self.probe = None;
+        self.reset_unprobed();
         if self.state == ConnectionState::Confirming {
             self.state = ConnectionState::Open;
         }
         for entry in entries {
             self.settle(entry, Outcome::Failed(FailReason::Abandoned));
+        }
+        self.confirm_failed = false;
+        if self.confirm_before.take().is_some() {
+            self.events.push_back(Event::ConfirmationFailed);
         }
     }
 
@@ -329,7 +368,8 @@ impl SentBuffer {
     ///   otherwise (1, 255, undocumented codes) written again unless its retries are exhausted.
     ///   Everything written after it was discarded by the gateway and is written again on the
     ///   next connection, without counting as a retry.
-    /// - If it names the probe, everything before it is accepted and [`Event::Confirmed`] follows.
+    /// - If it names the probe, everything before it is accepted (and [`Event::Confirmed`]
+    ///   follows if it completes an explicit confirmation).
     /// - If it names 0 or any identifier not in flight, everything in flight has an unknown fate
     ///   (see the crate docs, "Unknown identifiers").
     ///
@@ -338,26 +378,38 @@ impl SentBuffer {
     pub fn handle_error_response(&mut self, now: Instant, response: ErrorResponse) {
         let _ = now; // Error responses are facts: they are applied before any aging.
         self.stats.error_responses += 1;
-        match self.position(response.id) {
-            Some(index) => self.settle_named(index, response.status),
-            None => {
-                let late = self.is_late(response.id);
-                self.stats.unmatched_errors += 1;
-                self.stats.late_errors += u64::from(late);
-                self.push_diagnostic(Event::UnmatchedError { response, late });
-                self.requeue_unknown_fate();
+        if self.names_probe(response.id) {
+            self.stats.confirmations += 1;
+            for _ in 0..mem::take(&mut self.in_flight) {
+                let Some(entry) = self.entries.pop_front() else { break };
+                self.settle(entry, Outcome::Accepted);
+            }
+        } else {
+            match self.position(response.id) {
+                Some(index) => self.settle_named(index, response.status),
+                None => {
+                    let late = self.is_late(response.id);
+                    self.stats.unmatched_errors += 1;
+                    self.stats.late_errors += u64::from(late);
+                    self.push_diagnostic(Event::UnmatchedError { response, late });
+                    self.requeue_unknown_fate();
+                }
             }
         }
+        self.probe = None;
+        self.reset_unprobed();
         self.state = ConnectionState::Failed;
+        self.check_confirmed();
     }
 
     /// The current connection closed, after an error response or not.
     ///
-    /// Notifications still in flight that have not reached `max_age` had an unknown fate: the
-    /// gateway may have processed them or not. They are written again on the next connection,
-    /// each counted as an uncertain write (a possible duplicate if later accepted, bounded by
-    /// [`Config::max_uncertain_writes`]), and the window is halved. The next write starts a new
-    /// connection.
+    /// Notifications still in flight (under [`Settlement::Presume`], those that have not
+    /// reached `max_age`) had an unknown fate: the gateway may have processed them or not. They
+    /// are written again on the next connection, each counted as an uncertain write (a possible
+    /// duplicate if later accepted, bounded by [`Config::max_uncertain_writes`]), and the window
+    /// is halved. A probe in flight is lost with them (an explicit confirmation writes another).
+    /// The next write starts a new connection.
     pub fn handle_close(&mut self, now: Instant) {
         self.expire(now);
         self.stats.closes += 1;
@@ -365,69 +417,77 @@ impl SentBuffer {
             self.stats.silent_closes += 1;
             self.requeue_unknown_fate();
         }
+        self.probe = None;
+        self.reset_unprobed();
+        self.stalled = false;
         self.state = ConnectionState::Open;
         self.connection_start = self.next_serial;
+        self.check_confirmed();
     }
 
-    /// Time passed: notifications in flight for `max_age` with no error response are
-    /// [`PresumedAccepted`](Outcome::PresumedAccepted). A call before
-    /// [`poll_timeout`](Self::poll_timeout) is a harmless no-op.
+    /// Time passed: under [`Settlement::Presume`], notifications in flight for `max_age` with no
+    /// error response are [`PresumedAccepted`](Outcome::PresumedAccepted); a probe unanswered
+    /// for `proof_timeout` leaves what it covered [`Unconfirmed`](Outcome::Unconfirmed); under
+    /// [`Settlement::Prove`], `probe_after` after the first unprobed write a probe is due. A
+    /// call before [`poll_timeout`](Self::poll_timeout) is a harmless no-op.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.expire(now);
     }
 
     // Output.
 
-    /// Appends the next notification to write on the current connection to `out`, with the wire
-    /// identifier the buffer assigned, and records it as in flight since `now`.
+    /// Appends the next write on the current connection to `out`, with the wire identifier the
+    /// buffer assigned, and records it as in flight since `now`.
     ///
     /// Notifications to write again come first, in the order they were handed in, then new
-    /// ones. Returns `None` when nothing is queued, when `max_in_flight` notifications are in
-    /// flight, after an error response, or after a probe (until
+    /// ones; a probe goes behind them when one is due (see [`Settlement::Prove`] and
+    /// [`confirm`](Self::confirm)). Returns `None` when nothing is queued, when `max_in_flight`
+    /// notifications are in flight, after an error response, or after a probe (until
     /// [`handle_close`](Self::handle_close)).
     ///
-    /// `max_age` counts from `now`, so call this only when the bytes will go to the socket
-    /// promptly (while the TLS writer has room), not to fill a backlog the gateway reads seconds
-    /// later.
+    /// Under [`Settlement::Presume`], `max_age` counts from `now`, so call this only when the
+    /// bytes will go to the socket promptly (while the TLS writer has room), not to fill a
+    /// backlog the gateway reads seconds later.
     #[must_use]
     pub fn poll_transmit(&mut self, now: Instant, out: &mut BytesMut) -> Option<Transmit> {
         self.expire(now);
-        if !self.wants_write() {
+        if self.state != ConnectionState::Open {
             return None;
         }
         let serial = self.next_serial;
         let wire_id = wire::wire_id(serial);
         let format = self.config.format;
-        let entry = self.entries.get_mut(self.in_flight)?;
         let before = out.len();
-        let kind = match &entry.body {
-            Body::Notification(notification) => {
-                notification.encode_with_id(format, wire_id, out);
-                if entry.writes == 0 {
-                    TransmitKind::First(Ticket(entry.ticket))
-                } else {
-                    TransmitKind::Resend(Ticket(entry.ticket))
-                }
-            }
-            Body::Probe => {
-                wire::encode_probe(format, wire_id, out);
-                TransmitKind::Probe
-            }
+        if self.probe_now() {
+            wire::encode_probe(format, wire_id, out);
+            self.probe = Some(ProbeInFlight { serial, sent_at: now });
+            self.reset_unprobed();
+            self.state = ConnectionState::Confirming;
+            self.next_serial += 1;
+            self.stats.probes += 1;
+            return Some(Transmit { wire_id, len: out.len() - before, kind: TransmitKind::Probe });
+        }
+        if self.in_flight >= self.window {
+            return None;
+        }
+        let entry = self.entries.get_mut(self.in_flight)?;
+        entry.notification.encode_with_id(format, wire_id, out);
+        let kind = if entry.writes == 0 {
+            TransmitKind::First(Ticket(entry.ticket))
+        } else {
+            self.stats.resends += 1;
+            TransmitKind::Resend(Ticket(entry.ticket))
         };
         entry.serial = serial;
         entry.sent_at = Some(now);
         entry.writes = entry.writes.saturating_add(1);
         self.next_serial += 1;
         self.in_flight += 1;
-        match kind {
-            TransmitKind::First(_) => self.stats.writes += 1,
-            TransmitKind::Resend(_) => {
-                self.stats.writes += 1;
-                self.stats.resends += 1;
-            }
-            TransmitKind::Probe => self.state = ConnectionState::Confirming,
-        }
-        Some(Transmit { wire_id, len: out.len() - before, kind })
+        self.stats.writes += 1;
+        let len = out.len() - before;
+        self.unprobed_bytes += len;
+        self.first_unprobed_at.get_or_insert(now);
+        Some(Transmit { wire_id, len, kind })
     }
 
     /// The next event: outcomes in the order notifications settle, and confirmation and
@@ -445,20 +505,101 @@ impl SentBuffer {
         Some(event)
     }
 
-    /// When to call [`handle_timeout`](Self::handle_timeout): when the oldest notification in
-    /// flight reaches `max_age`. `None` when nothing is in flight.
+    /// When to call [`handle_timeout`](Self::handle_timeout): when a probe in flight reaches
+    /// `proof_timeout`; under [`Settlement::Presume`], when the oldest notification in flight
+    /// reaches `max_age`; under [`Settlement::Prove`], when a probe becomes due. `None` when
+    /// nothing is in flight.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        if self.in_flight == 0 {
+        if let Some(probe) = self.probe {
+            let proof = probe.sent_at.checked_add(self.config.proof_timeout);
+            if !self.proves() {
+                return proof.into_iter().chain(self.age_deadline()).min();
+            }
+            return proof;
+        }
+        if self.in_flight == 0 || self.state != ConnectionState::Open {
+            return self.age_deadline();
+        }
+        if self.proves() {
+            if self.probe_due {
+                return None; // Due now: `wants_write` says so.
+            }
+            return self.first_unprobed_at?.checked_add(self.config.probe_after);
+        }
+        self.age_deadline()
+    }
+
+    // Internals.
+
+    /// Whether notifications settle by proof: [`Settlement::Prove`], in a format that can be
+    /// probed.
+    fn proves(&self) -> bool {
+        self.config.settlement == Settlement::Prove && self.config.format != Format::Simple
+    }
+
+    /// When the oldest notification in flight reaches `max_age` (unless settled by proof).
+    fn age_deadline(&self) -> Option<Instant> {
+        if self.proves() || self.in_flight == 0 {
             return None;
         }
         self.entries.front()?.sent_at?.checked_add(self.config.max_age)
     }
 
-    // Internals.
+    /// Whether the next write on the current connection is a probe.
+    fn probe_now(&self) -> bool {
+        if self.state != ConnectionState::Open || self.in_flight == 0 || self.config.format == Format::Simple
+        {
+            return false;
+        }
+        // An explicit confirmation: everything it covers is written.
+        let covered = self
+            .confirm_before
+            .is_some_and(|before| self.entries.get(self.in_flight).is_none_or(|next| next.ticket >= before));
+        if covered {
+            return true;
+        }
+        if !self.proves() {
+            return false;
+        }
+        let config = &self.config;
+        // A full window would never settle without a probe.
+        self.in_flight >= self.window
+            || self.probe_due
+            || self.in_flight >= config.probe_every
+            || self.unprobed_bytes >= config.probe_bytes
+    }
 
-    /// Settles in-flight entries older than `max_age`, oldest first.
+    fn reset_unprobed(&mut self) {
+        self.unprobed_bytes = 0;
+        self.first_unprobed_at = None;
+        self.probe_due = false;
+    }
+
+    /// Applies time: a probe unanswered for `proof_timeout`, a probe becoming due, and (under
+    /// [`Settlement::Presume`]) in-flight entries older than `max_age`, oldest first.
     fn expire(&mut self, now: Instant) {
+        if let Some(probe) = self.probe {
+            if now.saturating_duration_since(probe.sent_at) >= self.config.proof_timeout {
+                self.give_up_proof();
+            }
+        }
+        if self.proves() {
+            if self.probe.is_none()
+                && self
+                    .first_unprobed_at
+                    .is_some_and(|at| now.saturating_duration_since(at) >= self.config.probe_after)
+            {
+                self.probe_due = true;
+            }
+            return;
+        }
+        let outcome = if self.config.settlement == Settlement::Prove {
+            // The simple format cannot be probed: under Prove nothing is ever presumed.
+            Outcome::Unconfirmed
+        } else {
+            Outcome::PresumedAccepted
+        };
         while self.in_flight > 0 {
             let Some(sent_at) = self.entries.front().and_then(|entry| entry.sent_at) else { return };
             if now.saturating_duration_since(sent_at) < self.config.max_age {
@@ -466,12 +607,42 @@ impl SentBuffer {
             }
             let Some(entry) = self.entries.pop_front() else { return };
             self.in_flight -= 1;
-            if matches!(entry.body, Body::Probe) && self.state == ConnectionState::Confirming {
-                // The gateway did not treat the probe as invalid: writing may go on.
-                self.state = ConnectionState::Open;
-            }
-            self.settle(entry, Outcome::PresumedAccepted);
+            self.settle(entry, outcome);
         }
+        if self.probe.is_none() {
+            self.check_confirmed();
+        }
+    }
+
+    /// The probe went unanswered for `proof_timeout`: what it covered was written, and its fate
+    /// is unknown. Nothing more is written on this connection; the I/O layer closes it
+    /// ([`wants_close`](Self::wants_close)).
+    fn give_up_proof(&mut self) {
+        self.probe = None;
+        self.stats.proof_timeouts += 1;
+        for _ in 0..mem::take(&mut self.in_flight) {
+            let Some(entry) = self.entries.pop_front() else { break };
+            self.settle(entry, Outcome::Unconfirmed);
+        }
+        self.stalled = true;
+        self.state = ConnectionState::Failed;
+        self.confirm_failed |= self.confirm_before.is_some();
+        self.check_confirmed();
+    }
+
+    /// Ends an explicit confirmation once everything it covers has settled.
+    fn check_confirmed(&mut self) {
+        let Some(before) = self.confirm_before else { return };
+        if self.settled_before(Ticket(before)) {
+            self.confirm_before = None;
+            let failed = mem::take(&mut self.confirm_failed);
+            self.events.push_back(if failed { Event::ConfirmationFailed } else { Event::Confirmed });
+        }
+    }
+
+    /// Whether `id` names the probe in flight.
+    fn names_probe(&self, id: NotificationId) -> bool {
+        self.probe.is_some_and(|probe| wire::wire_id(probe.serial) == id)
     }
 
     /// The position in `entries` of the in-flight write with identifier `id`.
@@ -510,26 +681,20 @@ impl SentBuffer {
         self.in_flight -= index;
         let Some(mut named) = self.entries.pop_front() else { return };
         self.in_flight -= 1;
-        match named.body {
-            Body::Probe => {
-                self.stats.confirmations += 1;
-                self.settle(named, Outcome::Accepted);
-            }
-            Body::Notification(_) if status.is_shutdown() => {
-                self.settle(named, Outcome::Accepted);
-                self.push_diagnostic(Event::Shutdown);
-            }
-            Body::Notification(_) if status.is_permanent() => self.settle(named, Outcome::Rejected(status)),
-            Body::Notification(ref notification) => {
-                named.retries = named.retries.saturating_add(1);
-                if named.retries > self.config.max_retries {
-                    let reason = FailReason::RetriesExhausted { last_status: Some(status) };
-                    self.settle(named, Outcome::Failed(reason));
-                } else {
-                    let (id, token) = (notification.id, notification.token);
-                    self.push_diagnostic(Event::Retrying { ticket: Ticket(named.ticket), id, token, status });
-                    self.entries.push_front(named);
-                }
+        if status.is_shutdown() {
+            self.settle(named, Outcome::Accepted);
+            self.push_diagnostic(Event::Shutdown);
+        } else if status.is_permanent() {
+            self.settle(named, Outcome::Rejected(status));
+        } else {
+            named.retries = named.retries.saturating_add(1);
+            if named.retries > self.config.max_retries {
+                let reason = FailReason::RetriesExhausted { last_status: Some(status) };
+                self.settle(named, Outcome::Failed(reason));
+            } else {
+                let (id, token) = (named.notification.id, named.notification.token);
+                self.push_diagnostic(Event::Retrying { ticket: Ticket(named.ticket), id, token, status });
+                self.entries.push_front(named);
             }
         }
         // The rest was discarded by the gateway: it goes back to the queue, in order, as it is.
@@ -541,11 +706,17 @@ impl SentBuffer {
     ///
     /// Halving matters when a gateway drops connections after a fixed number of notifications:
     /// with a window as large as that number, every connection would spend itself on the same
-    /// resends and never get further. Halved, the next window fits, ages out (or is proved) and
-    /// the window grows back by one per settled notification.
+    /// resends and never get further. Halved, the next window fits, is proved (or ages out)
+    /// and the window grows back by one per settled notification.
     fn requeue_unknown_fate(&mut self) {
         let count = mem::take(&mut self.in_flight);
-        let floor = (self.config.max_in_flight / MIN_WINDOW_DIVISOR).max(1);
+        // Under Prove the probe window is the effective window: the floor follows it.
+        let full = if self.proves() {
+            self.config.max_in_flight.min(self.config.probe_every)
+        } else {
+            self.config.max_in_flight
+        };
+        let floor = (full / MIN_WINDOW_DIVISOR).max(1);
         self.window = (count / 2).clamp(floor, self.config.max_in_flight);
         let max_uncertain = self.config.max_uncertain_writes;
         let mut exhausted = false;
@@ -582,17 +753,9 @@ impl SentBuffer {
 
     /// Reports the final outcome of an entry taken out of `entries`.
     fn settle(&mut self, entry: Entry, outcome: Outcome) {
-        let notification = match entry.body {
-            Body::Notification(notification) => notification,
-            Body::Probe => {
-                self.probe_pending = false;
-                let confirmed = outcome == Outcome::Accepted;
-                self.events.push_back(if confirmed { Event::Confirmed } else { Event::ConfirmationFailed });
-                return;
-            }
-        };
+        let notification = entry.notification;
         self.payload_bytes = self.payload_bytes.saturating_sub(notification.payload.len());
-        if !matches!(outcome, Outcome::Failed(_)) {
+        if !matches!(outcome, Outcome::Failed(_) | Outcome::Unconfirmed) {
             // The gateway is processing again: regrow the window after a halving.
             self.window = (self.window + 1).min(self.config.max_in_flight);
         }
@@ -600,6 +763,7 @@ impl SentBuffer {
         match outcome {
             Outcome::Accepted => stats.accepted += 1,
             Outcome::PresumedAccepted => stats.presumed_accepted += 1,
+            Outcome::Unconfirmed => stats.unconfirmed += 1,
             Outcome::Rejected(_) => stats.rejected += 1,
             Outcome::Failed(_) => stats.failed += 1,
         }
@@ -628,7 +792,7 @@ impl SentBuffer {
 }
 
 impl Entry {
-    fn new(body: Body, ticket: u64) -> Self {
-        Self { body, ticket, serial: 0, sent_at: None, writes: 0, uncertain_writes: 0, retries: 0 }
+    fn new(notification: Notification, ticket: u64) -> Self {
+        Self { notification, ticket, serial: 0, sent_at: None, writes: 0, uncertain_writes: 0, retries: 0 }
     }
 }

@@ -11,7 +11,12 @@ use apns_proto::Format;
 ///
 /// | setting | default | why |
 /// |---|---|---|
-/// | [`max_age`](Self::max_age) | 2 s | the gateway answers an invalid notification within about a second (0.1 to 0.8 s observed); twice that leaves room for the socket buffers between our write and the gateway's read |
+/// | [`settlement`](Self::settlement) | [`Settlement::Prove`] | nothing is reported accepted that the gateway did not prove it processed; presuming from silence fails against a gateway that reads slowly (issue 11) |
+/// | [`probe_every`](Self::probe_every) | 20,000 | one probe (and one reconnection) per window; at 20,000 notifications a TLS handshake costs well under 1 % of the time |
+/// | [`probe_bytes`](Self::probe_bytes) | 4 MiB | a window of large payloads is probed sooner, so the proof never waits behind more bytes than socket buffers commonly hold |
+/// | [`probe_after`](Self::probe_after) | 2 s | a slow trickle is proved within seconds, not when a window fills |
+/// | [`proof_timeout`](Self::proof_timeout) | 30 s | a probe behind a full window (20,000 notifications) still gets through a gateway reading about 700 per second; past that, the gateway is not reading and what the probe covered is [`Unconfirmed`](crate::Outcome::Unconfirmed) |
+/// | [`max_age`](Self::max_age) | 2 s | under [`Settlement::Presume`] only: the gateway answers an invalid notification within about a second (0.1 to 0.8 s observed); twice that leaves room for the socket buffers between our write and the gateway's read |
 /// | [`max_in_flight`](Self::max_in_flight) | 20,000 | `max_in_flight / max_age` = 10,000 notifications per second per connection, above what one binary-gateway connection sustains (Apple quoted about 9,000 per second), so the bound protects memory without throttling a healthy connection |
 /// | [`capacity`](Self::capacity) | 40,000 | room for a full window plus as much again queued for (re)sending; about 5 MB of bookkeeping plus the payloads |
 /// | [`max_retries`](Self::max_retries) | 3 | writes of a notification again after a transient status (1, 255, undocumented codes) naming it, so that a poison notification costs at most 4 writes |
@@ -22,6 +27,16 @@ use apns_proto::Format;
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Config {
+    /// See [`Config::settlement()`].
+    pub settlement: Settlement,
+    /// See [`Config::probe_every()`].
+    pub probe_every: usize,
+    /// See [`Config::probe_bytes()`].
+    pub probe_bytes: usize,
+    /// See [`Config::probe_after()`].
+    pub probe_after: Duration,
+    /// See [`Config::proof_timeout()`].
+    pub proof_timeout: Duration,
     /// See [`Config::max_age()`].
     pub max_age: Duration,
     /// See [`Config::max_in_flight()`].
@@ -36,7 +51,39 @@ pub struct Config {
     pub format: Format,
 }
 
+/// How a written notification comes to be reported accepted ([`Config::settlement`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Settlement {
+    /// Proof instead of presumption (the default): the buffer writes a confirmation probe (a
+    /// notification the gateway must reject, answered in order) behind every window of
+    /// [`probe_every`](Config::probe_every) notifications or [`probe_bytes`](Config::probe_bytes)
+    /// bytes, [`probe_after`](Config::probe_after) after the first unprobed write, and for every
+    /// [`SentBuffer::confirm`](crate::SentBuffer::confirm). Its answer proves everything before
+    /// it [`Accepted`](crate::Outcome::Accepted), at the price of one reconnection per window.
+    /// Nothing is presumed: a probe unanswered within [`proof_timeout`](Config::proof_timeout)
+    /// leaves what it covered [`Unconfirmed`](crate::Outcome::Unconfirmed). With
+    /// [`Format::Simple`], which cannot be probed, notifications are `Unconfirmed` after
+    /// `max_age`.
+    #[default]
+    Prove,
+    /// The behaviour before issue 11, as an opt-in: a notification with no error response
+    /// `max_age` after it was written is [`PresumedAccepted`](crate::Outcome::PresumedAccepted);
+    /// probes are written only for [`SentBuffer::confirm`](crate::SentBuffer::confirm). Cheaper
+    /// (no reconnection per window), but wrong against a gateway that reads slower than the
+    /// client writes: the age counts from the write, not from the gateway's read.
+    Presume,
+}
+
 impl Config {
+    /// Default [`probe_every`](Self::probe_every): 20,000.
+    pub const DEFAULT_PROBE_EVERY: usize = 20_000;
+    /// Default [`probe_bytes`](Self::probe_bytes): 4 MiB.
+    pub const DEFAULT_PROBE_BYTES: usize = 4 << 20;
+    /// Default [`probe_after`](Self::probe_after): 2 seconds.
+    pub const DEFAULT_PROBE_AFTER: Duration = Duration::from_secs(2);
+    /// Default [`proof_timeout`](Self::proof_timeout): 30 seconds.
+    pub const DEFAULT_PROOF_TIMEOUT: Duration = Duration::from_secs(30);
     /// Default [`max_age`](Self::max_age): 2 seconds.
     pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(2);
     /// Default [`max_in_flight`](Self::max_in_flight): 20,000.
@@ -52,8 +99,49 @@ impl Config {
     /// same identifier twice.
     pub const MAX_IN_FLIGHT_LIMIT: usize = 1 << 31;
 
-    /// How long a written notification stays in the window waiting for an error response.
-    /// One that reaches this age with no error is reported
+    /// How written notifications settle: by proof ([`Settlement::Prove`], the default) or by
+    /// presumption after `max_age` ([`Settlement::Presume`]).
+    #[must_use]
+    pub fn settlement(mut self, settlement: Settlement) -> Self {
+        self.settlement = settlement;
+        self
+    }
+
+    /// Under [`Settlement::Prove`], a probe is written behind at most this many notifications.
+    #[must_use]
+    pub fn probe_every(mut self, notifications: usize) -> Self {
+        self.probe_every = notifications;
+        self
+    }
+
+    /// Under [`Settlement::Prove`], a probe is written once the unprobed notifications on the
+    /// connection add up to this many bytes.
+    #[must_use]
+    pub fn probe_bytes(mut self, bytes: usize) -> Self {
+        self.probe_bytes = bytes;
+        self
+    }
+
+    /// Under [`Settlement::Prove`], a probe is written this long after the first unprobed
+    /// write, however few notifications it covers.
+    #[must_use]
+    pub fn probe_after(mut self, after: Duration) -> Self {
+        self.probe_after = after;
+        self
+    }
+
+    /// How long a probe may go unanswered. Past it, every notification it covered is
+    /// [`Unconfirmed`](crate::Outcome::Unconfirmed) (never presumed) and the connection should
+    /// be closed ([`SentBuffer::wants_close`](crate::SentBuffer::wants_close)). It counts from
+    /// the probe's write, so it must cover the time the gateway takes to read a whole window.
+    #[must_use]
+    pub fn proof_timeout(mut self, timeout: Duration) -> Self {
+        self.proof_timeout = timeout;
+        self
+    }
+
+    /// Under [`Settlement::Presume`], how long a written notification stays in the window
+    /// waiting for an error response. One that reaches this age with no error is reported
     /// [`PresumedAccepted`](crate::Outcome::PresumedAccepted) and its memory is freed.
     ///
     /// Too short, and an error response that arrives later names a notification already
@@ -124,6 +212,12 @@ impl Config {
         if self.capacity == 0 {
             return Err(ConfigError::ZeroCapacity);
         }
+        if self.probe_every == 0 || self.probe_bytes == 0 {
+            return Err(ConfigError::ZeroProbeWindow);
+        }
+        if self.probe_after.is_zero() || self.proof_timeout.is_zero() {
+            return Err(ConfigError::ZeroProbeTime);
+        }
         Ok(())
     }
 }
@@ -131,6 +225,11 @@ impl Config {
 impl Default for Config {
     fn default() -> Self {
         Self {
+            settlement: Settlement::Prove,
+            probe_every: Self::DEFAULT_PROBE_EVERY,
+            probe_bytes: Self::DEFAULT_PROBE_BYTES,
+            probe_after: Self::DEFAULT_PROBE_AFTER,
+            proof_timeout: Self::DEFAULT_PROOF_TIMEOUT,
             max_age: Self::DEFAULT_MAX_AGE,
             max_in_flight: Self::DEFAULT_MAX_IN_FLIGHT,
             capacity: Self::DEFAULT_CAPACITY,
@@ -157,4 +256,10 @@ pub enum ConfigError {
     /// `capacity` is zero: nothing could be sent.
     #[error("capacity must be at least 1")]
     ZeroCapacity,
+    /// `probe_every` or `probe_bytes` is zero.
+    #[error("probe_every and probe_bytes must be at least 1")]
+    ZeroProbeWindow,
+    /// `probe_after` or `proof_timeout` is zero.
+    #[error("probe_after and proof_timeout must be longer than zero")]
+    ZeroProbeTime,
 }

@@ -34,8 +34,9 @@ pub enum Event {
     /// was answered: every notification handed in before it has been reported (the
     /// [`Finished`](Self::Finished) events come first).
     Confirmed,
-    /// The confirmation probe was given up: it was unanswered within `max_age`, exhausted its
-    /// retries, or was abandoned. The notifications before it settle on their own.
+    /// The explicit confirmation did not prove everything it covered: a probe went unanswered
+    /// for `proof_timeout` (what it covered is [`Outcome::Unconfirmed`]), or the buffer was
+    /// abandoned. Every notification it covered has been reported.
     ConfirmationFailed,
     /// A transient status (1, 255, or a code Apple never documented) named this notification: it
     /// is written again, first on the next connection. When its retries are exhausted there is
@@ -91,14 +92,16 @@ impl Report {
     /// or it failed after two or more writes of unknown fate, any of which may have been
     /// delivered.
     pub fn possible_duplicate(&self) -> bool {
-        let deliveries = u32::from(self.outcome.is_accepted()) + u32::from(self.uncertain_writes);
+        let last = self.outcome.is_accepted() || self.outcome == Outcome::Unconfirmed;
+        let deliveries = u32::from(last) + u32::from(self.uncertain_writes);
         deliveries > 1
     }
 
-    /// Whether the notification may have reached the device despite a failed outcome: one of
-    /// its writes had an unknown fate.
+    /// Whether the notification may have reached the device despite an outcome that is not
+    /// acceptance: it is [`Unconfirmed`](Outcome::Unconfirmed), or one of its writes had an
+    /// unknown fate.
     pub fn maybe_delivered(&self) -> bool {
-        self.outcome.is_accepted() || self.uncertain_writes > 0
+        self.outcome.is_accepted() || self.outcome == Outcome::Unconfirmed || self.uncertain_writes > 0
     }
 }
 
@@ -110,9 +113,16 @@ pub enum Outcome {
     /// response, a shutdown (status 10) response named it or a later one, or a confirmation
     /// probe after it was answered.
     Accepted,
-    /// Left the window after `max_age` with no error response. Apple answers errors within about
-    /// a second, so this is acceptance in all but proof.
+    /// Only under [`Settlement::Presume`](crate::Settlement::Presume): left the window after
+    /// `max_age` with no error response. `max_age` counts from the client's write, not the
+    /// gateway's read, so a gateway that reads slowly (bytes waiting in socket buffers) can be
+    /// presumed to have accepted what it never read: see the crate docs, "What presumed
+    /// accepted guarantees".
     PresumedAccepted,
+    /// Written, fate unknown: the probe behind it went unanswered for `proof_timeout` (the
+    /// gateway was not reading, or not answering). It may or may not have been delivered; it is
+    /// not written again (that could deliver it twice). Never counted as accepted.
+    Unconfirmed,
     /// The gateway refused it with a permanent status (2 to 8: the notification itself is at
     /// fault). Never written again.
     Rejected(Status),
@@ -146,7 +156,7 @@ pub enum FailReason {
 }
 
 /// Counters since the buffer was created. Each settled notification is counted in exactly one of
-/// `accepted`, `presumed_accepted`, `rejected` and `failed`.
+/// `accepted`, `presumed_accepted`, `unconfirmed`, `rejected` and `failed`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct Stats {
@@ -162,6 +172,8 @@ pub struct Stats {
     pub accepted: u64,
     /// Settled [`Outcome::PresumedAccepted`].
     pub presumed_accepted: u64,
+    /// Settled [`Outcome::Unconfirmed`].
+    pub unconfirmed: u64,
     /// Settled [`Outcome::Rejected`].
     pub rejected: u64,
     /// Settled [`Outcome::Failed`].
@@ -184,6 +196,11 @@ pub struct Stats {
     pub silent_closes: u64,
     /// Confirmation probes answered.
     pub confirmations: u64,
+    /// Confirmation probes written (by [`Settlement::Prove`](crate::Settlement::Prove) or
+    /// [`SentBuffer::confirm`](crate::SentBuffer::confirm)).
+    pub probes: u64,
+    /// Probes unanswered for `proof_timeout`.
+    pub proof_timeouts: u64,
 }
 
 /// [`SentBuffer::send`](crate::SentBuffer::send) refused a notification: the buffer holds

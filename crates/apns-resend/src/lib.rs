@@ -19,13 +19,35 @@
 //! - [`Accepted`](Outcome::Accepted): proved, because an error response named a later
 //!   notification on the same connection, a shutdown (status 10) named it or a later one, or a
 //!   confirmation probe after it was answered.
-//! - [`PresumedAccepted`](Outcome::PresumedAccepted): `max_age` passed with no error response.
+//! - [`PresumedAccepted`](Outcome::PresumedAccepted): only under [`Settlement::Presume`]:
+//!   `max_age` passed with no error response.
+//! - [`Unconfirmed`](Outcome::Unconfirmed): written, but the probe behind it went unanswered for
+//!   `proof_timeout`: fate unknown, never counted as accepted.
 //! - [`Rejected`](Outcome::Rejected): named with a permanent status (2 to 8); never written again.
 //! - [`Failed`](Outcome::Failed): out of retries, or abandoned ([`SentBuffer::abandon`]), or
 //!   refused while the buffer was full and the caller chose not to wait ([`Full::into_report`]).
 //!
 //! Notifications written after a rejected one, or after the last success named by a shutdown,
 //! are written again on the next connection, first and in their original order.
+//!
+//! # Proof, not presumption (issue 11)
+//!
+//! By default ([`Settlement::Prove`]) nothing is reported accepted that the gateway did not
+//! prove it processed. Behind every window of [`Config::probe_every`] notifications (20,000),
+//! [`Config::probe_bytes`] (4 MiB), or [`Config::probe_after`] (2 s) after the first unprobed
+//! write, the buffer writes a probe (see "Explicit confirmation"); its answer proves everything
+//! before it. No age limit applies while a probe can answer; one unanswered for
+//! [`Config::proof_timeout`] (30 s) leaves what it covered [`Outcome::Unconfirmed`] and
+//! [`SentBuffer::wants_close`] asks the I/O layer to close the connection.
+//!
+//! # What presumed accepted guarantees
+//!
+//! Under [`Settlement::Presume`] (opt-in), `PresumedAccepted` says only: no error response came
+//! within `max_age` of our *write*. Had the gateway read the notification promptly and found it
+//! invalid, we would have heard; but a gateway that reads slower than we write (bytes waiting
+//! in socket buffers, even bytes the kernel acknowledged) may not have read it at all. Measured
+//! in issue 11: a mock that read one notification and stalled was presumed to have accepted
+//! 30,000. Use it only against a gateway known to read as fast as you write.
 //!
 //! # Connections
 //!
@@ -160,7 +182,7 @@ mod wire;
 mod tests;
 
 pub use buffer::SentBuffer;
-pub use config::{Config, ConfigError};
+pub use config::{Config, ConfigError, Settlement};
 pub use event::{
     ConfirmError, Confirmation, ConnectionState, Event, FailReason, Full, Outcome, Report, Stats, Ticket,
     Transmit, TransmitKind,

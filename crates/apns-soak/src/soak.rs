@@ -62,7 +62,8 @@ impl SoakConfig {
     /// The run the issue asks for: 1,000,000 notifications on 4 connections; 1 % of the
     /// notifications to rejected tokens, answered after 100–800 ms (Apple's delays); a silent
     /// close after each accepted notification with probability 1/20,000; a shutdown (status 10)
-    /// after every 400 accepted on one connection; a 300 ms stall after every 300; peak memory
+    /// after every 400 accepted on one connection; a 2.5 s stall (a slow reader: longer than
+    /// `max_age`) after every 300; peak memory
     /// under 64 MiB.
     ///
     /// With 1 % rejected, a connection accepts about 100 notifications between two error
@@ -81,7 +82,8 @@ impl SoakConfig {
             drop_probability: 1.0 / 20_000.0,
             shutdown_every: 400,
             stall_every: 300,
-            stall: Duration::from_millis(300),
+            // A slow reader: longer than `max_age`, so presumption would claim unread ones.
+            stall: Duration::from_millis(2_500),
             memory_bound: 64 * MIB,
             batch: 1000,
             resend: apns::resend::Config::default(),

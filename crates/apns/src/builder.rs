@@ -23,7 +23,9 @@ use crate::{Apns, Error};
 /// | [`connections`](Self::connections) | 1 |
 /// | [`send_timeout`](Self::send_timeout) | 30 s of waiting for room in the send queue |
 /// | [`feedback_timeout`](Self::feedback_timeout) | 30 s |
-/// | [`max_connect_failures`](Self::max_connect_failures) | 10 |
+/// | [`reconnect_for`](Self::reconnect_for) | 60 s of failed connects (backoff 100 ms to 5 s), then the waiting notifications fail |
+/// | [`max_connect_failures`](Self::max_connect_failures) | no limit (the time budget decides) |
+/// | [`resend`](Self::resend) | `Settlement::Prove`: a probe behind every 20,000 notifications, 4 MiB or 2 s; nothing presumed |
 /// | [`queue_capacity`](Self::queue_capacity) | 10,000 notifications |
 /// | [`outcome_capacity`](Self::outcome_capacity) | 100,000 outcomes |
 #[derive(Debug)]
@@ -45,6 +47,7 @@ pub struct Builder {
     idle_timeout: Option<Duration>,
     connect_timeout: Duration,
     max_connect_failures: u32,
+    reconnect_for: Duration,
     send_timeout: Duration,
     feedback_timeout: Duration,
     queue_capacity: usize,
@@ -69,7 +72,8 @@ impl Default for Builder {
             connections: 1,
             idle_timeout: Some(Duration::from_secs(30)),
             connect_timeout: Duration::from_secs(10),
-            max_connect_failures: 10,
+            max_connect_failures: u32::MAX,
+            reconnect_for: Duration::from_secs(60),
             send_timeout: Duration::from_secs(30),
             feedback_timeout: Duration::from_secs(30),
             queue_capacity: 10_000,
@@ -218,6 +222,14 @@ impl Builder {
         self
     }
 
+    /// How long a connection keeps trying to reconnect, from its first failed attempt, before
+    /// the notifications waiting on it are reported failed: a gateway that restarts within
+    /// this budget loses nothing.
+    pub fn reconnect_for(mut self, budget: Duration) -> Self {
+        self.reconnect_for = budget;
+        self
+    }
+
     /// How long a send waits for room in the queue before failing with [`Error::Full`].
     pub fn send_timeout(mut self, timeout: Duration) -> Self {
         self.send_timeout = timeout;
@@ -282,6 +294,7 @@ impl Builder {
             idle_timeout: self.idle_timeout,
             connect_timeout: self.connect_timeout,
             max_connect_failures: self.max_connect_failures,
+            reconnect_for: self.reconnect_for,
             send_timeout: self.send_timeout,
             queue_capacity: self.queue_capacity,
             outcome_capacity: self.outcome_capacity,

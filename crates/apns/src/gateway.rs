@@ -57,6 +57,7 @@ pub(crate) struct Settings {
     pub(crate) idle_timeout: Option<Duration>,
     pub(crate) connect_timeout: Duration,
     pub(crate) max_connect_failures: u32,
+    pub(crate) reconnect_for: Duration,
     pub(crate) send_timeout: Duration,
     pub(crate) queue_capacity: usize,
     pub(crate) outcome_capacity: usize,
@@ -94,6 +95,7 @@ impl Gateway {
             .idle_timeout(settings.idle_timeout)
             .connect_timeout(settings.connect_timeout)
             .max_connect_failures(settings.max_connect_failures)
+            .reconnect_for(settings.reconnect_for)
             .queue_capacity(settings.queue_capacity)
             .resend(settings.resend.clone())
             .on_event(move |event| handler.handle(event));

@@ -83,7 +83,7 @@ pub use apns_resend::{FailReason, Outcome, Report};
 
 /// The bounds of each connection's sent-notification buffer ([`Builder::resend`]).
 pub mod resend {
-    pub use apns_resend::{Config, ConfigError};
+    pub use apns_resend::{Config, ConfigError, Settlement};
 }
 
 /// A connection to APNs: the gateway (sending) and the feedback service. PyAPNs' `APNs`.

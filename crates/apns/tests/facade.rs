@@ -145,7 +145,7 @@ fn feedback_items_are_tokens_and_times() {
 }
 
 #[test]
-fn simple_mode_presumes_acceptance() {
+fn simple_mode_cannot_be_proved_and_presumes_only_when_asked() {
     let mock = LocalMock::start().unwrap();
     let apns = mock
         .builder()
@@ -156,8 +156,16 @@ fn simple_mode_presumes_acceptance() {
     let outcomes = apns.gateway().outcomes();
     apns.gateway().send_notification(token(1), &Payload::new().alert("simple")).unwrap();
     let report = outcomes.next_timeout(TIMEOUT).unwrap();
+    assert_eq!(report.outcome, Outcome::Unconfirmed, "no probe in the simple format: never presumed");
+    let presume = apns::resend::Config::default()
+        .settlement(apns::resend::Settlement::Presume)
+        .max_age(Duration::from_millis(100));
+    let apns = mock.builder().enhanced(false).resend(presume).build().unwrap();
+    let outcomes = apns.gateway().outcomes();
+    apns.gateway().send_notification(token(1), &Payload::new().alert("simple")).unwrap();
+    let report = outcomes.next_timeout(TIMEOUT).unwrap();
     assert_eq!(report.outcome, Outcome::PresumedAccepted);
-    assert!(mock.server().wait_for_accepted(1, TIMEOUT));
+    assert!(mock.server().wait_for_accepted(2, TIMEOUT));
     assert_eq!(mock.server().records().len(), 0, "records are off by default");
 }
 

@@ -67,8 +67,9 @@ impl TlsArgs {
         if let Some(name) = &self.server_name {
             builder = builder.server_name(name.clone());
         }
-        // A command line should say "unreachable" within seconds, not retry for minutes.
-        builder.max_connect_failures(3).connect_timeout(Duration::from_secs(10))
+        // A command line should say "unreachable" within half a minute, yet ride out a gateway
+        // that restarts (`apns send --reconnect-for` changes it).
+        builder.reconnect_for(Duration::from_secs(30)).connect_timeout(Duration::from_secs(10))
     }
 }
 
@@ -111,6 +112,12 @@ pub(crate) fn cli_error(error: apns::Error) -> CliError {
 #[derive(Debug, Default)]
 pub(crate) struct Tally {
     pub(crate) rejected: Vec<Report>,
+    /// Failed before any write: certainly not delivered.
+    pub(crate) failed_never_written: u64,
+    /// Failed after a write of unknown fate: may have been delivered.
+    pub(crate) failed_unknown_fate: u64,
+    /// Written, fate unknown (the probe behind them went unanswered).
+    pub(crate) unconfirmed: u64,
 }
 
 impl Tally {
@@ -118,9 +125,15 @@ impl Tally {
         let tally = Arc::new(Mutex::new(Self::default()));
         let shared = tally.clone();
         gateway.on_outcome(move |report| {
-            if let Outcome::Rejected(_) = report.outcome {
-                shared.lock().unwrap_or_else(PoisonError::into_inner).rejected.push(report.clone());
+            let mut tally = shared.lock().unwrap_or_else(PoisonError::into_inner);
+            match report.outcome {
+                Outcome::Rejected(_) => tally.rejected.push(report.clone()),
+                Outcome::Unconfirmed => tally.unconfirmed += 1,
+                Outcome::Failed(_) if report.maybe_delivered() => tally.failed_unknown_fate += 1,
+                Outcome::Failed(_) => tally.failed_never_written += 1,
+                _ => {}
             }
+            drop(tally);
             on_each();
         });
         tally

@@ -17,6 +17,9 @@ pub(crate) enum CliError {
     Config(String),
     /// A failure while running: exit status 1.
     Runtime(String),
+    /// Stopped by a signal: exit status 128 + the signal number (130 for SIGINT, 143 for
+    /// SIGTERM).
+    Signal(i32, String),
 }
 
 impl CliError {
@@ -24,6 +27,7 @@ impl CliError {
         match self {
             Self::Config(_) => 2,
             Self::Runtime(_) => 1,
+            Self::Signal(signal, _) => u8::try_from(128 + signal).unwrap_or(1),
         }
     }
 }
@@ -31,7 +35,7 @@ impl CliError {
 impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Config(message) | Self::Runtime(message) => f.write_str(message),
+            Self::Config(message) | Self::Runtime(message) | Self::Signal(_, message) => f.write_str(message),
         }
     }
 }

@@ -1,18 +1,26 @@
 //! `apns send`: one notification from flags, or many from a JSON-lines file.
 //!
-//! Exit 0 when every notification was accepted, 1 if any was rejected or failed (or the gateway
-//! could not be reached), 2 for usage and configuration errors. `--json` prints one summary
-//! line: `{"sent":N,"accepted":N,"rejected":[{"id":..,"token":..,"status":..,"reason":".."}],
-//! "resent":N,"unconfirmed":N,"failed":N,"elapsed_s":..}`.
+//! Exit 0 only when every notification was accepted (proved by the gateway, or presumed under
+//! `--presume`); 1 otherwise (rejected, unconfirmed, failed, unsent, or the gateway could not be
+//! reached); 2 for usage and configuration errors; 130 on SIGINT and 143 on SIGTERM (sending
+//! stops, the client closes within a short deadline and the summary is printed). `--json`
+//! prints one summary line: `{"sent":N,"accepted":N,"presumed_accepted":N,"unconfirmed":N,
+//! "rejected":[{"id":..,"token":..,"status":..,"reason":".."}],"failed":N,
+//! "failed_never_written":N,"failed_unknown_fate":N,"possible_duplicates":N,"unsent":N,
+//! "interrupted":null|"SIGINT"|"SIGTERM","resent":N,"elapsed_s":..}`.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Write};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use apns::resend::Settlement;
 use apns::{Alert, Apns, DeviceToken, Format, Notification, Payload, PayloadLimit, Priority};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Map, Value};
+use signal_hook::consts::{SIGINT, SIGTERM};
 
 use super::connect::{cli_error, rejected_json, Tally, TlsArgs};
 use super::CliError;
@@ -77,6 +85,28 @@ pub(crate) struct Args {
     /// Print one JSON summary line on stdout at the end.
     #[arg(long)]
     json: bool,
+    /// Keep reconnecting for this many seconds after the gateway goes away, before the
+    /// notifications waiting fail.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
+    reconnect_for: f64,
+    /// How long a confirmation probe may go unanswered before what it covers is reported
+    /// unconfirmed, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
+    proof_timeout: f64,
+    /// Presume accepted what the gateway has not answered within 2 s of the write, instead of
+    /// proving it (faster, but wrong against a gateway that reads slowly).
+    #[arg(long)]
+    presume: bool,
+    /// The longest the final close (proving what is in flight) may take, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 120.0)]
+    close_timeout: f64,
+}
+
+fn seconds(flag: &str, value: f64) -> Result<Duration, CliError> {
+    Duration::try_from_secs_f64(value)
+        .ok()
+        .filter(|duration| !duration.is_zero())
+        .ok_or_else(|| CliError::Config(format!("--{flag} must be a positive number of seconds")))
 }
 
 pub(crate) fn run(args: Args) -> Result<(), CliError> {
@@ -89,21 +119,36 @@ pub(crate) fn run(args: Args) -> Result<(), CliError> {
     if args.connections == 0 {
         return Err(CliError::Config("--connections must be at least 1".into()));
     }
-    let mut builder = Apns::builder().format(format).connections(args.connections);
+    let reconnect_for = seconds("reconnect-for", args.reconnect_for)?;
+    let proof_timeout = seconds("proof-timeout", args.proof_timeout)?;
+    let close_timeout = seconds("close-timeout", args.close_timeout)?;
+    let settlement = if args.presume { Settlement::Presume } else { Settlement::Prove };
+    let resend = apns::resend::Config::default().settlement(settlement).proof_timeout(proof_timeout);
+    let mut builder = Apns::builder().format(format).connections(args.connections).resend(resend);
     if args.sandbox {
         builder = builder.sandbox();
     }
     if let Some(gateway) = &args.gateway {
         builder = builder.gateway(gateway);
     }
-    let apns = args.tls.apply(builder).build().map_err(cli_error)?;
-    let summary = send(&apns, notifications, args.json)?;
+    let apns = args.tls.apply(builder).reconnect_for(reconnect_for).build().map_err(cli_error)?;
+    let signal = Arc::new(AtomicUsize::new(0));
+    for number in [SIGINT, SIGTERM] {
+        // A signal asks for a quick, reported stop: the flag is read between batches.
+        signal_hook::flag::register_usize(number, signal.clone(), number as usize)
+            .map_err(|error| CliError::Runtime(format!("cannot handle signals: {error}")))?;
+    }
+    let summary = send_until(&apns, notifications, args.json, close_timeout, &signal)?;
     summary.finish()
 }
 
 /// What a send run produced.
 pub(crate) struct SendSummary {
     pub(crate) tally: Tally,
+    /// Notifications never handed to the client (the send queue stayed full, or a signal).
+    pub(crate) unsent: u64,
+    /// The signal that stopped the run, if one did.
+    pub(crate) interrupted: Option<i32>,
     pub(crate) counters: apns::Counters,
     pub(crate) elapsed: Duration,
     pub(crate) connect_error: Option<apns::ConnectError>,
@@ -111,11 +156,23 @@ pub(crate) struct SendSummary {
     pub(crate) json: bool,
 }
 
-/// Sends everything with a progress bar, closes gracefully and tallies the outcomes.
+/// [`send_until`] with no signal handling and the default close deadline (for `apns demo`).
 pub(crate) fn send(
     apns: &Apns,
     notifications: Vec<Notification>,
     json: bool,
+) -> Result<SendSummary, CliError> {
+    send_until(apns, notifications, json, Duration::from_secs(120), &AtomicUsize::new(0))
+}
+
+/// Sends everything with a progress bar, closes gracefully and tallies the outcomes; stops
+/// early (and says so in the summary) when the send queue stays full or a signal arrives.
+pub(crate) fn send_until(
+    apns: &Apns,
+    notifications: Vec<Notification>,
+    json: bool,
+    close_timeout: Duration,
+    signal: &AtomicUsize,
 ) -> Result<SendSummary, CliError> {
     let total = notifications.len() as u64;
     let bar = if total >= 1000 {
@@ -130,19 +187,69 @@ pub(crate) fn send(
     let on_each = bar.clone();
     let tally = Tally::listen(apns.gateway(), move || on_each.inc(1));
     let started = Instant::now();
+    let mut taken = 0u64;
+    let mut stop_error = None;
     for chunk in notifications.chunks(1024) {
-        apns.gateway().send_all(chunk.iter().cloned()).map_err(cli_error)?;
+        if signal.load(Ordering::SeqCst) != 0 {
+            break;
+        }
+        match apns.gateway().send_all(chunk.iter().cloned()) {
+            Ok(()) => taken += chunk.len() as u64,
+            Err(apns::Error::Full { unsent } | apns::Error::Closed { unsent }) => {
+                taken += (chunk.len() - unsent.len()) as u64;
+                stop_error = Some("the send queue stayed full");
+                break;
+            }
+            Err(error) => return Err(cli_error(error)),
+        }
     }
-    let summary = apns.gateway().close(Duration::from_secs(120));
+    // Wait for the proofs in short flushes, so that a signal is noticed within a fraction of a
+    // second; on a signal, close with a short deadline (what is unsettled is reported, not
+    // waited for).
+    let end = Instant::now() + close_timeout;
+    while signal_now(signal).is_none() {
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        match apns.gateway().flush(left.min(Duration::from_millis(200))) {
+            Ok(flushed) if !flushed.settled => {}
+            _ => break,
+        }
+    }
+    let interrupted = signal_now(signal);
+    let deadline = if interrupted.is_some() {
+        Duration::from_secs(2)
+    } else {
+        end.saturating_duration_since(Instant::now()).max(Duration::from_secs(1))
+    };
+    let summary = apns.gateway().close(deadline);
     bar.finish_and_clear();
+    if let Some(why) = stop_error {
+        eprintln!("apns: {why}: {} notifications not sent", total - taken);
+    }
     Ok(SendSummary {
         tally: Tally::take(&tally),
+        unsent: total - taken + summary.unsent.len() as u64,
+        interrupted: interrupted.or(signal_now(signal)),
         counters: summary.counters,
         elapsed: started.elapsed(),
         connect_error: apns.gateway().last_connect_error(),
         endpoint: apns.gateway().endpoint().to_string(),
         json,
     })
+}
+
+fn signal_now(signal: &AtomicUsize) -> Option<i32> {
+    i32::try_from(signal.load(Ordering::SeqCst)).ok().filter(|&number| number != 0)
+}
+
+fn signal_name(number: i32) -> &'static str {
+    if number == SIGINT {
+        "SIGINT"
+    } else {
+        "SIGTERM"
+    }
 }
 
 impl SendSummary {
@@ -152,13 +259,28 @@ impl SendSummary {
         serde_json::json!({
             "sent": counters.submitted,
             "accepted": counters.accepted,
+            "presumed_accepted": counters.presumed_accepted,
+            "unconfirmed": counters.unconfirmed,
             "rejected": tally.rejected.iter().map(rejected_json).collect::<Vec<_>>(),
-            "resent": counters.resent,
-            "unconfirmed": counters.presumed_accepted,
             "failed": counters.failed,
+            "failed_never_written": tally.failed_never_written,
+            "failed_unknown_fate": tally.failed_unknown_fate,
+            "possible_duplicates": counters.possible_duplicates,
+            "unsent": self.unsent,
+            "interrupted": self.interrupted.map(signal_name),
+            "resent": counters.resent,
             "elapsed_s": (self.elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
         })
         .to_string()
+    }
+
+    /// Whether every notification given was accepted (proved, or presumed under `--presume`).
+    fn all_accepted(&self) -> bool {
+        let c = &self.counters;
+        self.unsent == 0
+            && self.interrupted.is_none()
+            && c.accepted == c.submitted
+            && c.finished() == c.submitted
     }
 
     /// Prints the summary and turns failures into the exit status.
@@ -167,15 +289,23 @@ impl SendSummary {
         if self.json {
             print_line(&self.json_line())?;
         } else {
+            let c = &self.counters;
             print_line(&format!(
-                "sent {} in {:.2} s: {} accepted ({} unconfirmed), {} rejected, {} failed, {} resent",
-                self.counters.submitted,
+                "sent {} in {:.2} s: {} accepted ({} presumed), {} unconfirmed, {} rejected, {} failed \
+                 ({} never written, {} unknown fate), {} possible duplicates, {} unsent, {} resent{}",
+                c.submitted,
                 self.elapsed.as_secs_f64(),
-                self.counters.accepted,
-                self.counters.presumed_accepted,
+                c.accepted,
+                c.presumed_accepted,
+                c.unconfirmed,
                 tally.rejected.len(),
-                self.counters.failed,
-                self.counters.resent,
+                c.failed,
+                tally.failed_never_written,
+                tally.failed_unknown_fate,
+                c.possible_duplicates,
+                self.unsent,
+                c.resent,
+                self.interrupted.map(|n| format!(", interrupted by {}", signal_name(n))).unwrap_or_default(),
             ))?;
             for report in &tally.rejected {
                 if let apns::Outcome::Rejected(status) = report.outcome {
@@ -188,12 +318,24 @@ impl SendSummary {
                 return Err(CliError::Runtime(format!("cannot connect to {}: {error}", self.endpoint)));
             }
         }
-        if !tally.rejected.is_empty() || self.counters.failed > 0 {
-            return Err(CliError::Runtime(format!(
-                "{} notifications rejected, {} failed",
-                tally.rejected.len(),
-                self.counters.failed
-            )));
+        let c = &self.counters;
+        let counts = format!(
+            "{} accepted of {}: {} rejected, {} unconfirmed, {} failed, {} unsent",
+            c.accepted,
+            c.submitted + self.unsent,
+            tally.rejected.len(),
+            c.unconfirmed,
+            c.failed,
+            self.unsent
+        );
+        if let Some(number) = self.interrupted {
+            return Err(CliError::Signal(
+                number,
+                format!("interrupted by {}: {counts}", signal_name(number)),
+            ));
+        }
+        if !self.all_accepted() {
+            return Err(CliError::Runtime(format!("not every notification was accepted: {counts}")));
         }
         Ok(())
     }

@@ -2,5 +2,6 @@
 
 mod feedback;
 mod props;
+mod prove;
 mod scripted;
 mod sim;

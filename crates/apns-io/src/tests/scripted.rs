@@ -5,7 +5,7 @@ use std::time::Duration;
 use apns_proto::{Format, Status};
 use apns_resend::{FailReason, Outcome};
 
-use super::sim::{lifecycle, resend_in, Attempt, Sim, FAST};
+use super::sim::{lifecycle, presume, resend_in, Attempt, Sim, FAST};
 use crate::event::{ConnectError, Event};
 use crate::machine::{Machine, Transport};
 
@@ -176,7 +176,7 @@ fn unreadable_bytes_abort_the_connection() {
 #[test]
 fn a_silent_close_resends_and_flags_duplicates() {
     // A window smaller than what the gateway lets through per connection, once halved.
-    let mut sim = Sim::new(lifecycle(), apns_resend::Config::default().max_in_flight(4));
+    let mut sim = Sim::new(lifecycle(), presume().max_in_flight(4));
     sim.gateway.silent_close_every = Some(3);
     sim.send_many(6);
     sim.drive();
@@ -251,7 +251,7 @@ fn idle_close_waits_for_silence_and_the_next_send_reopens() {
 fn no_idle_close_while_notifications_are_unsettled() {
     let mut config = lifecycle();
     config.idle_timeout = Some(Duration::from_millis(100));
-    let mut sim = Sim::new(config, apns_resend::Config::default().max_age(Duration::from_secs(2)));
+    let mut sim = Sim::new(config, presume().max_age(Duration::from_secs(2)));
     sim.send_with(0, 0);
     sim.advance(Duration::from_millis(1000));
     assert!(sim.conn.is_established(), "one in flight: the connection stays");
@@ -324,7 +324,7 @@ fn a_forced_close_abandons_everything_and_closes_the_transport() {
 
 #[test]
 fn unpolled_reports_hold_their_room() {
-    let mut sim = Sim::new(lifecycle(), apns_resend::Config::default().capacity(4));
+    let mut sim = Sim::new(lifecycle(), presume().capacity(4));
     sim.send_many(4);
     assert_eq!(sim.conn.free_capacity(), 0);
     // Settle them without polling events.
@@ -381,7 +381,7 @@ fn an_unanswered_confirmation_is_asked_again_at_once() {
 }
 
 #[test]
-fn a_probe_given_up_is_queued_again_without_new_input() {
+fn an_unanswered_probe_closes_the_connection_and_the_rest_goes_on() {
     let mut sim = Sim::default();
     sim.gateway.ignore_probes = true;
     sim.send_many(2);
@@ -392,17 +392,11 @@ fn a_probe_given_up_is_queued_again_without_new_input() {
     let later = sim.send_many(2);
     let second = sim.conn.confirm(sim.now);
     sim.gateway.ignore_probes = false;
-    // The first probe ages out; reading the events queues the next one, and the machine asks
-    // the shell (which drives a slot only on readiness, input or a due timeout) to come back now.
-    let expiry = sim.conn.poll_timeout().unwrap();
-    sim.now = expiry;
-    sim.conn.handle_timeout(expiry);
-    sim.drain_events();
-    assert_eq!(sim.conn.poll_timeout(), Some(expiry));
     sim.drive();
     assert!(sim.conn.is_confirmed(first) && sim.conn.is_confirmed(second));
-    // When the first probe aged out, a new one was queued while the events were read (no other
-    // input came): it proved the later notifications.
+    // The first probe went unanswered for proof_timeout: the connection was closed, and a new
+    // probe on the next connection proved the later notifications.
+    assert_eq!(sim.count(|e| matches!(e, Event::ProofTimeout { .. })), 1);
     for index in later {
         assert_eq!(sim.report(index).outcome, Outcome::Accepted);
     }

@@ -1,5 +1,6 @@
-//! The simulation harness and the tests that drive it.
+//! Tests: the simulation harness, scripted scenarios, Prove scenarios, property tests.
 
 mod props;
+mod prove;
 mod scripted;
-mod sim;
+pub(crate) mod sim;

@@ -8,13 +8,19 @@ use bytes::BytesMut;
 use super::sim::{notification, token, IdMode, Sim, PROBE};
 use crate::{
     Config, ConfigError, ConfirmError, Confirmation, ConnectionState, Event, FailReason, Outcome, SentBuffer,
-    Ticket, TransmitKind,
+    Settlement, Ticket, TransmitKind,
 };
 
 const INVALID_TOKEN: u8 = Status::INVALID_TOKEN.0;
 
+/// The settlement these scripts were written for (before issue 11); `prove.rs` covers
+/// [`Settlement::Prove`], the default.
+fn presume() -> Config {
+    Config::default().settlement(Settlement::Presume)
+}
+
 fn sim() -> Sim {
-    Sim::new(Config::default())
+    Sim::new(presume())
 }
 
 #[test]
@@ -154,7 +160,7 @@ fn a_gateway_dropping_every_connection_early_cannot_trap_the_window() {
     // The gateway closes silently after 40 notifications on every connection, while 64 may be in
     // flight. Before the window halved, each connection was spent on the same resends: none got
     // further, and they all failed once out of budget although the gateway had accepted them.
-    let mut sim = Sim::new(Config::default().max_in_flight(64));
+    let mut sim = Sim::new(presume().max_in_flight(64));
     sim.gateway.silent_close_every = Some(40);
     sim.gateway.silent_close_after(40);
     let tickets = sim.send_many(300);
@@ -229,7 +235,7 @@ fn an_unknown_identifier_is_a_transient_fault() {
 #[test]
 fn a_late_error_is_reported_and_the_window_resent() {
     // The gateway answers after max_age: the bad notification was already presumed accepted.
-    let mut sim = Sim::new(Config::default().max_age(Duration::from_millis(200)));
+    let mut sim = Sim::new(presume().max_age(Duration::from_millis(200)));
     let bad = sim.send_with(INVALID_TOKEN, 0).unwrap();
     sim.advance(Duration::from_millis(250));
     let after = sim.send();
@@ -295,7 +301,7 @@ fn resends_keep_the_priority() {
 
 #[test]
 fn a_full_buffer_refuses_and_gives_the_notification_back() {
-    let mut sim = Sim::new(Config::default().capacity(3));
+    let mut sim = Sim::new(presume().capacity(3));
     sim.send_many(3);
     let refused = sim.client.send(notification(token(99, 0, 0))).unwrap_err();
     assert_eq!(refused.notification.token, token(99, 0, 0));
@@ -310,7 +316,7 @@ fn a_full_buffer_refuses_and_gives_the_notification_back() {
 
 #[test]
 fn unpolled_reports_count_against_the_capacity() {
-    let mut client = SentBuffer::new(Config::default().capacity(2)).unwrap();
+    let mut client = SentBuffer::new(presume().capacity(2)).unwrap();
     let now = sim().now;
     client.send(notification(token(0, 0, 0))).unwrap();
     client.send(notification(token(1, 0, 0))).unwrap();
@@ -325,7 +331,7 @@ fn unpolled_reports_count_against_the_capacity() {
 
 #[test]
 fn the_window_bounds_what_is_in_flight() {
-    let mut sim = Sim::new(Config::default().max_in_flight(3));
+    let mut sim = Sim::new(presume().max_in_flight(3));
     sim.send_many(10);
     sim.write();
     assert_eq!((sim.client.in_flight(), sim.client.queued()), (3, 7));
@@ -388,14 +394,14 @@ fn an_error_before_the_probe_sends_it_again_after_the_rest() {
 
 #[test]
 fn simple_format_cannot_be_confirmed() {
-    let mut client = SentBuffer::new(Config::default().format(Format::Simple)).unwrap();
+    let mut client = SentBuffer::new(presume().format(Format::Simple)).unwrap();
     client.send(notification(token(0, 0, 0))).unwrap();
     assert_eq!(client.confirm(), Err(ConfirmError::Unsupported));
 }
 
 #[test]
 fn simple_format_errors_are_all_of_unknown_fate() {
-    let mut sim = Sim::new(Config::default().format(Format::Simple));
+    let mut sim = Sim::new(presume().format(Format::Simple));
     sim.send_many(2);
     sim.send_with(INVALID_TOKEN, 0).unwrap();
     sim.drive();
@@ -437,7 +443,7 @@ fn abandon_fails_everything_once() {
 
 #[test]
 fn errors_out_of_place_do_not_panic() {
-    let mut client = SentBuffer::new(Config::default()).unwrap();
+    let mut client = SentBuffer::new(presume()).unwrap();
     let now = sim().now;
     let shutdown = ErrorResponse { status: Status::SHUTDOWN, id: NotificationId(0) };
     client.handle_error_response(now, shutdown);
@@ -450,7 +456,7 @@ fn errors_out_of_place_do_not_panic() {
 
 #[test]
 fn wire_identifiers_wrap_around_without_zero() {
-    let mut client = SentBuffer::new(Config::default()).unwrap().with_next_serial(u64::from(u32::MAX) - 2);
+    let mut client = SentBuffer::new(presume()).unwrap().with_next_serial(u64::from(u32::MAX) - 2);
     let now = sim().now;
     let tickets: Vec<_> =
         (0..5).map(|index| client.send(notification(token(index, 0, 0))).unwrap()).collect();
@@ -480,7 +486,7 @@ fn wire_identifiers_wrap_around_without_zero() {
 
 #[test]
 fn nothing_is_written_between_an_error_and_the_close() {
-    let mut client = SentBuffer::new(Config::default()).unwrap();
+    let mut client = SentBuffer::new(presume()).unwrap();
     let now = sim().now;
     client.send(notification(token(0, 0, 0))).unwrap();
     let mut out = BytesMut::new();
@@ -497,11 +503,11 @@ fn nothing_is_written_between_an_error_and_the_close() {
 
 #[test]
 fn configs_are_checked() {
-    let zero_age = Config::default().max_age(Duration::ZERO);
+    let zero_age = presume().max_age(Duration::ZERO);
     assert_eq!(SentBuffer::new(zero_age).unwrap_err(), ConfigError::ZeroMaxAge);
-    let zero_window = Config::default().max_in_flight(0);
+    let zero_window = presume().max_in_flight(0);
     assert_eq!(SentBuffer::new(zero_window).unwrap_err(), ConfigError::MaxInFlight { max_in_flight: 0 });
-    assert_eq!(SentBuffer::new(Config::default().capacity(0)).unwrap_err(), ConfigError::ZeroCapacity);
+    assert_eq!(SentBuffer::new(presume().capacity(0)).unwrap_err(), ConfigError::ZeroCapacity);
 }
 
 #[test]
@@ -521,7 +527,7 @@ fn memory_per_entry_is_small_and_accounted() {
 
 #[test]
 fn resends_go_first_then_new_notifications_in_order() {
-    let mut client = SentBuffer::new(Config::default()).unwrap();
+    let mut client = SentBuffer::new(presume()).unwrap();
     let now = sim().now;
     let mut out = BytesMut::new();
     let old: Vec<_> = (0..3).map(|index| client.send(notification(token(index, 0, 0))).unwrap()).collect();
@@ -535,21 +541,29 @@ fn resends_go_first_then_new_notifications_in_order() {
 }
 
 #[test]
-fn an_unanswered_probe_gives_up_and_writing_resumes() {
-    let mut client = SentBuffer::new(Config::default()).unwrap();
+fn an_unanswered_probe_never_presumes_and_asks_for_a_close() {
+    let mut client = SentBuffer::new(presume()).unwrap();
     let now = sim().now;
     let mut out = BytesMut::new();
-    let ticket = client.send(notification(token(0, 0, 0))).unwrap();
+    client.send(notification(token(0, 0, 0))).unwrap();
     assert_eq!(client.confirm(), Ok(Confirmation::Queued));
     assert!(client.poll_transmit(now, &mut out).is_some());
     assert_eq!(client.poll_transmit(now, &mut out).map(|t| t.kind), Some(TransmitKind::Probe));
-    client.send(notification(token(1, 0, 0))).unwrap();
+    let late = client.send(notification(token(1, 0, 0))).unwrap();
     assert!(client.poll_transmit(now, &mut out).is_none(), "nothing is written behind a probe");
+    // Under Presume the notification ages out by itself; the probe waits for proof_timeout.
     client.handle_timeout(now + Config::DEFAULT_MAX_AGE);
-    assert!(matches!(client.poll_event(), Some(Event::Finished(report)) if report.ticket == ticket));
+    assert!(
+        matches!(client.poll_event(), Some(Event::Finished(report)) if report.outcome == Outcome::PresumedAccepted)
+    );
+    assert!(!client.wants_close());
+    client.handle_timeout(now + Config::DEFAULT_PROOF_TIMEOUT);
+    assert!(client.wants_close(), "the gateway is not answering: close the connection");
     assert_eq!(client.poll_event(), Some(Event::ConfirmationFailed));
-    assert_eq!(client.connection_state(), ConnectionState::Open);
-    assert!(client.poll_transmit(now + Config::DEFAULT_MAX_AGE, &mut out).is_some());
+    assert!(client.poll_transmit(now + Config::DEFAULT_PROOF_TIMEOUT, &mut out).is_none());
+    client.handle_close(now + Config::DEFAULT_PROOF_TIMEOUT);
+    let resumed = client.poll_transmit(now + Config::DEFAULT_PROOF_TIMEOUT, &mut out).map(|t| t.kind);
+    assert_eq!(resumed, Some(TransmitKind::First(late)));
 }
 
 #[test]

@@ -51,6 +51,12 @@ struct GatewayConnection {
     shutdown_after: Option<u32>,
     /// Accept this many more, then drop everything and close with no error response.
     silent_after: Option<u32>,
+    /// Notifications accepted on this connection (for the stall).
+    accepted: u32,
+    /// Not reading until then (a slow gateway): writes wait in `backlog`.
+    stalled_until: Option<Instant>,
+    /// Writes not read yet, as in the socket buffers between client and gateway.
+    backlog: VecDeque<bytes::Bytes>,
 }
 
 /// The model gateway: Apple's documented behaviour, with knobs for the undocumented one.
@@ -63,10 +69,13 @@ pub(crate) struct Gateway {
     pub(crate) id_mode: IdMode,
     /// On every connection, close with no error after accepting this many notifications.
     pub(crate) silent_close_every: Option<u32>,
+    /// On every connection, stop reading for the duration after every N accepted
+    /// notifications (`apns mock --stall-every N:MS`): a gateway slower than the client.
+    pub(crate) stall_every: Option<(u32, Duration)>,
     connection: GatewayConnection,
     /// Notifications processed and accepted, by index (several times for duplicates).
     pub(crate) delivered: HashMap<u64, u32>,
-    /// Every write read off the wire, including discarded ones, by index.
+    /// Every write sent to the gateway, including discarded and unread ones, by index.
     pub(crate) writes: HashMap<u64, u32>,
     /// Permanent rejections, by index.
     pub(crate) rejected: HashMap<u64, Status>,
@@ -85,6 +94,7 @@ impl Gateway {
             close_delay: Duration::from_millis(10),
             id_mode: IdMode::Real,
             silent_close_every: None,
+            stall_every: None,
             connection: GatewayConnection::default(),
             delivered: HashMap::new(),
             writes: HashMap::new(),
@@ -114,7 +124,39 @@ impl Gateway {
     }
 
     fn next_time(&self) -> Option<Instant> {
-        self.connection.outbox.front().map(|(at, _)| *at)
+        let unstall = self.connection.stalled_until.filter(|_| !self.connection.backlog.is_empty());
+        self.connection.outbox.front().map(|(at, _)| *at).into_iter().chain(unstall).min()
+    }
+
+    /// Bytes arrive from the client: read now, or kept unread while the gateway stalls.
+    fn offer(&mut self, now: Instant, bytes: bytes::Bytes) {
+        // Counted as written when sent: a write the gateway never reads was still written.
+        let Ok(decoded) = decode_command(&bytes) else { panic!("undecodable write") };
+        let (command, _) = decoded.complete().expect("one whole command per transmit");
+        let index = match command.validate(PayloadLimit::BINARY) {
+            Ok(notification) => index_of(&notification.token),
+            Err(_) => PROBE,
+        };
+        *self.writes.entry(index).or_default() += 1;
+        self.connection.backlog.push_back(bytes);
+        self.pump(now);
+    }
+
+    /// Reads what waits, unless stalled.
+    fn pump(&mut self, now: Instant) {
+        loop {
+            if self.connection.stalled_until.is_some_and(|until| now < until) {
+                return;
+            }
+            self.connection.stalled_until = None;
+            let Some(bytes) = self.connection.backlog.pop_front() else { return };
+            self.receive(now, &bytes);
+        }
+    }
+
+    /// Writes sent but never read by the gateway on its current connection.
+    pub(crate) fn unread(&self) -> usize {
+        self.connection.backlog.len()
     }
 
     fn pop_due(&mut self, now: Instant) -> Option<ToClient> {
@@ -140,7 +182,6 @@ impl Gateway {
             Ok(notification) => index_of(&notification.token),
             Err(_) => PROBE,
         };
-        *self.writes.entry(index).or_default() += 1;
         if let Some(log) = self.connections.last_mut() {
             log.push(index);
         }
@@ -168,6 +209,12 @@ impl Gateway {
         }
         *self.delivered.entry(index).or_default() += 1;
         self.connection.last_success = Some(notification.id);
+        self.connection.accepted += 1;
+        if let Some((every, duration)) = self.stall_every {
+            if every > 0 && self.connection.accepted % every == 0 {
+                self.connection.stalled_until = Some(now + duration);
+            }
+        }
         if let Some(left) = self.connection.shutdown_after.as_mut() {
             *left = left.saturating_sub(1);
             if *left == 0 {
@@ -315,8 +362,8 @@ impl Sim {
                     }
                 }
             }
-            let bytes = self.out.split();
-            self.gateway.receive(self.now, &bytes);
+            let bytes = self.out.split().freeze();
+            self.gateway.offer(self.now, bytes);
             self.check_bounds();
         }
     }
@@ -339,6 +386,7 @@ impl Sim {
 
     /// Delivers what is due at `now` and lets the client's timers run.
     fn deliver(&mut self) {
+        self.gateway.pump(self.now);
         while let Some(message) = self.gateway.pop_due(self.now) {
             match message {
                 ToClient::Error(response, index) => {
@@ -355,6 +403,11 @@ impl Sim {
             self.check_bounds();
         }
         self.client.handle_timeout(self.now);
+        if self.client.wants_close() {
+            // The probe went unanswered: the I/O layer closes the connection.
+            self.client.handle_close(self.now);
+            self.gateway.reconnect();
+        }
         self.drain_events();
     }
 
@@ -476,7 +529,12 @@ impl Sim {
             }
         }
         let stats = self.client.stats();
-        let settled = stats.accepted + stats.presumed_accepted + stats.rejected + stats.failed;
+        let settled =
+            stats.accepted + stats.presumed_accepted + stats.unconfirmed + stats.rejected + stats.failed;
+        let config = self.client.config();
+        if config.settlement == crate::Settlement::Prove && stats.presumed_accepted > 0 {
+            broken.push(format!("{} presumed accepted under Prove", stats.presumed_accepted));
+        }
         if settled != stats.handed_in || stats.handed_in != self.indexes.len() as u64 {
             broken.push(format!("stats do not add up: {stats:?}"));
         }
