@@ -21,8 +21,10 @@
 //!   [`apns_resend::SentBuffer`] (order is kept per connection). A slot connects when it has
 //!   something to write, closes after an error response and reconnects at once (the resends go
 //!   first, in order), backs off exponentially with jitter after connect failures
-//!   ([`Backoff`]), fails its waiting notifications after [`Config::max_connect_failures`], and
-//!   closes when idle ([`Config::idle_timeout`], 30 s as PyAPNs).
+//!   ([`Backoff`], 100 ms to 5 s), fails its waiting notifications once it has failed to
+//!   connect for [`Config::reconnect_for`] (60 s), closes a connection whose probe went
+//!   unanswered ([`Event::ProofTimeout`]), and closes when idle ([`Config::idle_timeout`], 30 s
+//!   as PyAPNs).
 //! - **One event stream**: exactly one [`Event::Finished`] per notification taken, carrying the
 //!   user's identifier, the token and the [`apns_resend::Outcome`] (a rejection is that report);
 //!   one event per other error response ([`Event::Retrying`], [`Event::Shutdown`],

@@ -13,8 +13,12 @@ use common::*;
 
 const WAIT: Duration = Duration::from_secs(60);
 
+/// The presumption these tests were written for (settling by age); the default,
+/// `Settlement::Prove`, is what `happy_path` and `rejected_tokens...` run.
 fn resend(max_age_ms: u64) -> apns_resend::Config {
-    apns_resend::Config::default().max_age(Duration::from_millis(max_age_ms))
+    apns_resend::Config::default()
+        .settlement(apns_resend::Settlement::Presume)
+        .max_age(Duration::from_millis(max_age_ms))
 }
 
 fn happy_path(n: u32, connections: usize) {
@@ -45,7 +49,9 @@ fn happy_path(n: u32, connections: usize) {
         let previous = last.insert(record.conn, seq);
         assert!(previous.is_none_or(|p| p < seq), "conn {}: {previous:?} then {seq}", record.conn);
     }
-    assert_eq!(last.len(), connections, "every connection carried notifications");
+    // Every slot carried notifications, on a new connection per proved window of 20,000.
+    assert!(last.len() >= connections, "{} connections", last.len());
+    assert!(summary.counters.probes >= u64::from(n) / 20_000, "{:?}", summary.counters);
 }
 
 #[test]
@@ -85,7 +91,8 @@ fn rejected_tokens_are_reported_with_status_and_id() {
     }
     let counters = client.counters();
     assert_eq!(counters.rejected, 5);
-    assert_eq!(counters.error_responses, 5);
+    // Five rejections, plus the answers to the probes that proved the rest.
+    assert!(counters.error_responses >= 5, "{counters:?}");
     assert!(counters.resent > 0, "{counters:?}");
     assert_eq!(counters.possible_duplicates, 0);
     assert_eq!(harness.server.stats().accepted, u64::from(n) - 5, "no duplicates without silent closes");
