@@ -272,15 +272,37 @@ fn row_5_a_killed_and_restarted_gateway_loses_nothing() {
 }
 
 /// A signal stops the run quickly, with the summary and the signal's exit status.
-fn interrupted_by(signal: &str, code: i32) {
-    let run = Run::new(&format!("signal-{signal}"));
+/// When a test sends the signal.
+enum When {
+    Written,
+    QueueFull,
+}
+
+fn interrupted_by(signal: &str, code: i32, count: u32, when: When) -> serde_json::Value {
+    let run = Run::new(&format!("signal-{signal}-{count}"));
     let (mock, gateway) = run.mock("record.jsonl", "127.0.0.1:0", &["--stall-every", "1:600000"]);
-    let file = run.file(2_000, None);
-    let mut client = run.send_command(gateway, &file, &[]).spawn().unwrap();
-    // Wait until the notifications are written (the mock has read the first) before the signal.
-    let record = run.dir.join("record.jsonl");
-    while std::fs::read_to_string(&record).unwrap_or_default().is_empty() {
-        std::thread::sleep(Duration::from_millis(20));
+    let file = run.file(count, None);
+    let mut command = run.send_command(gateway, &file, &[]);
+    let mut client = command.stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let stderr = std::io::BufReader::new(client.stderr.take().unwrap());
+    let (waiting_tx, waiting) = std::sync::mpsc::channel();
+    let drain = std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(stderr).map_while(Result::ok) {
+            if line.contains("waiting for room in the send queue") {
+                let _ = waiting_tx.send(());
+            }
+        }
+    });
+    match when {
+        // Until the notifications are written (the mock has read the first).
+        When::Written => {
+            let record = run.dir.join("record.jsonl");
+            while std::fs::read_to_string(&record).unwrap_or_default().is_empty() {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        // Until the sender says it waits for room.
+        When::QueueFull => waiting.recv_timeout(Duration::from_secs(60)).expect("the sender never waited"),
     }
     let started = std::time::Instant::now();
     let status =
@@ -289,6 +311,7 @@ fn interrupted_by(signal: &str, code: i32) {
     let mut stdout = String::new();
     std::io::Read::read_to_string(client.stdout.as_mut().unwrap(), &mut stdout).unwrap();
     let exit = client.wait().unwrap();
+    drain.join().unwrap();
     stop(mock);
     assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
     assert_eq!(exit.code(), Some(code), "{stdout}");
@@ -296,18 +319,31 @@ fn interrupted_by(signal: &str, code: i32) {
     assert_eq!(summary["interrupted"], format!("SIG{signal}"), "{summary}");
     assert_eq!(n(&summary, "accepted"), 0, "{summary}");
     let unknown = n(&summary, "unconfirmed") + n(&summary, "failed_unknown_fate");
-    assert_eq!(unknown + n(&summary, "unsent") + n(&summary, "failed_never_written"), 2_000, "{summary}");
+    assert_eq!(
+        unknown + n(&summary, "unsent") + n(&summary, "failed_never_written"),
+        u64::from(count),
+        "{summary}"
+    );
     assert_honest(&summary, &run.record(&["record.jsonl"]));
+    summary
 }
 
 #[test]
 fn sigint_exits_130_with_the_summary() {
-    interrupted_by("INT", 130);
+    interrupted_by("INT", 130, 2_000, When::Written);
 }
 
 #[test]
 fn sigterm_exits_143_with_the_summary() {
-    interrupted_by("TERM", 143);
+    interrupted_by("TERM", 143, 2_000, When::Written);
+}
+
+/// More than the send queue and the buffers hold, to a gateway that stops reading: the sender
+/// waits for room when the signal comes, and must still stop within seconds.
+#[test]
+fn a_signal_stops_a_sender_waiting_on_a_full_queue() {
+    let summary = interrupted_by("INT", 130, 100_000, When::QueueFull);
+    assert!(n(&summary, "unsent") > 0, "{summary}");
 }
 
 #[test]

@@ -108,6 +108,12 @@ impl Gateway {
         &self.settings.gateway
     }
 
+    /// How long [`send`](Self::send) and [`send_all`](Self::send_all) wait for room in the send
+    /// queue ([`Builder::send_timeout`](crate::Builder::send_timeout)).
+    pub fn send_timeout(&self) -> Duration {
+        self.settings.send_timeout
+    }
+
     /// Sends `payload` to `token` with identifier 0, no expiry and immediate priority: PyAPNs'
     /// `send_notification(token_hex, payload)`. The payload is encoded now, so an oversized one
     /// fails here ([`Error::Payload`]).
@@ -130,7 +136,18 @@ impl Gateway {
     /// Sends notifications in order, waiting for room up to the send timeout in total. On
     /// error the notifications not taken are in the error; those before them were taken.
     pub fn send_all(&self, notifications: impl IntoIterator<Item = Notification>) -> Result<(), Error> {
-        Ok(self.client.send_batch(notifications, Some(self.settings.send_timeout))?)
+        self.send_all_within(notifications, self.settings.send_timeout)
+    }
+
+    /// As [`send_all`](Self::send_all), waiting for room up to `timeout` in total instead of
+    /// the send timeout: a caller that must stay responsive (to a signal, say) waits in short
+    /// steps and sends the rest, which the error gives back, again.
+    pub fn send_all_within(
+        &self,
+        notifications: impl IntoIterator<Item = Notification>,
+        timeout: Duration,
+    ) -> Result<(), Error> {
+        Ok(self.client.send_batch(notifications, Some(timeout))?)
     }
 
     /// Calls `listener` for every error response of the gateway, on the event-loop thread:

@@ -165,6 +165,12 @@ pub(crate) fn send(
     send_until(apns, notifications, json, Duration::from_secs(120), &AtomicUsize::new(0))
 }
 
+/// How long one attempt to hand notifications to the client waits for room.
+const SEND_STEP: Duration = Duration::from_millis(200);
+
+/// After this long without room, the user is told that the gateway pushes back.
+const WAIT_NOTICE: Duration = Duration::from_secs(1);
+
 /// Sends everything with a progress bar, closes gracefully and tallies the outcomes; stops
 /// early (and says so in the summary) when the send queue stays full or a signal arrives.
 pub(crate) fn send_until(
@@ -189,18 +195,37 @@ pub(crate) fn send_until(
     let started = Instant::now();
     let mut taken = 0u64;
     let mut stop_error = None;
-    for chunk in notifications.chunks(1024) {
-        if signal.load(Ordering::SeqCst) != 0 {
-            break;
-        }
-        match apns.gateway().send_all(chunk.iter().cloned()) {
-            Ok(()) => taken += chunk.len() as u64,
-            Err(apns::Error::Full { unsent } | apns::Error::Closed { unsent }) => {
+    // The queue is waited on in short steps, so that a signal is noticed within a fraction of a
+    // second even while the gateway pushes back; the run stops when the queue has taken
+    // nothing for the whole send timeout.
+    let send_timeout = apns.gateway().send_timeout();
+    let mut rest = notifications.as_slice();
+    let mut waited = Duration::ZERO;
+    while !rest.is_empty() && signal_now(signal).is_none() {
+        let chunk = &rest[..rest.len().min(1024)];
+        let accepted = match apns.gateway().send_all_within(chunk.iter().cloned(), SEND_STEP) {
+            Ok(()) => chunk.len(),
+            Err(apns::Error::Full { unsent }) => chunk.len() - unsent.len(),
+            Err(apns::Error::Closed { unsent }) => {
                 taken += (chunk.len() - unsent.len()) as u64;
-                stop_error = Some("the send queue stayed full");
+                stop_error = Some("the gateway closed");
                 break;
             }
             Err(error) => return Err(cli_error(error)),
+        };
+        taken += accepted as u64;
+        rest = &rest[accepted..];
+        waited = if accepted == 0 { waited + SEND_STEP } else { Duration::ZERO };
+        if waited == WAIT_NOTICE {
+            bar.suspend(|| {
+                eprintln!(
+                    "apns: waiting for room in the send queue (the gateway is not taking notifications)"
+                )
+            });
+        }
+        if waited >= send_timeout {
+            stop_error = Some("the send queue stayed full");
+            break;
         }
     }
     // Wait for the proofs in short flushes, so that a signal is noticed within a fraction of a
