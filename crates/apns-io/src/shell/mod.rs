@@ -24,11 +24,13 @@ use mio::{Events, Poll, Token, Waker};
 use tracing::{debug, info, warn};
 
 mod handle;
+pub(crate) mod http2;
+mod resolve;
 
 pub(crate) use handle::{Handle, Refused, ShellConfig};
 
 use crate::config::Endpoint;
-use crate::machine::{Closed, Machine, Transport};
+use crate::machine::{Closed, Kinds, Machine, Transport};
 use crate::outcomes::OutcomeQueue;
 use crate::stream::{ReadStatus, TlsStream};
 
@@ -58,7 +60,7 @@ pub(crate) struct Summary<T> {
 }
 
 /// A request from a caller to the loop.
-enum Command<M: Machine> {
+enum Command<M: Kinds> {
     /// Prove everything handed in before it, then reply (`settled: false` at the deadline).
     Flush { deadline: Instant, before: u64, reply: SyncSender<Summary<M::Item>> },
     /// Settle everything (force: at once), close, reply and end the loop.
@@ -67,7 +69,7 @@ enum Command<M: Machine> {
     Subscribe(Arc<OutcomeQueue<M::Outcome>>),
 }
 
-struct Inbox<M: Machine> {
+struct Inbox<M: Kinds> {
     items: VecDeque<M::Item>,
     commands: Vec<Command<M>>,
     /// Items ever pushed (the `submitted` counter, and flush marks).
@@ -79,7 +81,7 @@ struct Inbox<M: Machine> {
 }
 
 /// What callers and the loop share.
-struct Shared<M: Machine> {
+struct Shared<M: Kinds> {
     inbox: Mutex<Inbox<M>>,
     /// Signalled when the loop takes items from a full inbox, and at close.
     not_full: Condvar,
@@ -88,7 +90,7 @@ struct Shared<M: Machine> {
     published: Mutex<Published<M::Stats>>,
 }
 
-impl<M: Machine> Shared<M> {
+impl<M: Kinds> Shared<M> {
     fn inbox(&self) -> MutexGuard<'_, Inbox<M>> {
         self.inbox.lock().unwrap_or_else(PoisonError::into_inner)
     }
