@@ -92,7 +92,8 @@ impl<M: Kinds + 'static> Handle<M> {
             }),
         });
         let loop_shared = shared.clone();
-        let thread = std::thread::Builder::new().name("apns-io".into()).spawn(move || run(poll, loop_shared))?;
+        let thread =
+            std::thread::Builder::new().name("apns-io".into()).spawn(move || run(poll, loop_shared))?;
         Ok(Self { shared, thread: Mutex::new(Some(thread)) })
     }
 

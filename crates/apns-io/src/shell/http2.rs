@@ -226,7 +226,11 @@ where
     D::Key: Send,
 {
     /// Starts the HTTP/2 loop thread driving `dispatch`.
-    pub(crate) fn start_http2(config: Http2Shell<D>, queue_capacity: usize, dispatch: D) -> std::io::Result<Self> {
+    pub(crate) fn start_http2(
+        config: Http2Shell<D>,
+        queue_capacity: usize,
+        dispatch: D,
+    ) -> std::io::Result<Self> {
         Self::spawn(queue_capacity, vec![dispatch.stats()], move |poll, shared| {
             let resolver = Resolver::new(config.endpoint.clone(), shared.waker.clone());
             Engine {
@@ -347,7 +351,9 @@ impl<D: Dispatch> Engine<D> {
                     closing.deadline = closing.deadline.min(deadline);
                     closing.replies.push(reply);
                 }
-                Command::Flush { deadline, before, reply } => self.flushes.push(Flush { deadline, before, reply }),
+                Command::Flush { deadline, before, reply } => {
+                    self.flushes.push(Flush { deadline, before, reply })
+                }
                 Command::Subscribe(queue) => {
                     if let Some(previous) = self.outcomes.replace(queue) {
                         previous.end();
@@ -391,7 +397,8 @@ impl<D: Dispatch> Engine<D> {
             let Some(conn) = self.conns.get_mut(&id) else { continue };
             if conn.deadline.is_some_and(|t| t <= now) {
                 let connected = conn.stream.as_ref().is_some_and(TlsStream::is_connected);
-                let error = if connected { ConnectError::HandshakeTimeout } else { ConnectError::ConnectTimeout };
+                let error =
+                    if connected { ConnectError::HandshakeTimeout } else { ConnectError::ConnectTimeout };
                 self.lost(now, id, Some(error));
                 continue;
             }
@@ -413,6 +420,8 @@ impl<D: Dispatch> Engine<D> {
                 self.command(now, command);
                 moved = true;
             }
+            // A fixed address answers at once, without a thread or a wake.
+            self.take_answers(now);
             self.ids.clear();
             self.ids.extend(self.conns.keys().copied());
             for index in 0..self.ids.len() {
@@ -448,7 +457,9 @@ impl<D: Dispatch> Engine<D> {
                         h2.shutdown();
                         conn.ready = true;
                     }
-                    None => self.closed(now, id, Loss::NotEstablished(ConnectError::ClosedDuringHandshake), true),
+                    None => {
+                        self.closed(now, id, Loss::NotEstablished(ConnectError::ClosedDuringHandshake), true)
+                    }
                 }
             }
             ConnCommand::Abort(id) => {
@@ -459,7 +470,9 @@ impl<D: Dispatch> Engine<D> {
                         h2.abort();
                         conn.ready = true;
                     }
-                    None => self.closed(now, id, Loss::NotEstablished(ConnectError::ClosedDuringHandshake), false),
+                    None => {
+                        self.closed(now, id, Loss::NotEstablished(ConnectError::ClosedDuringHandshake), false)
+                    }
                 }
             }
             ConnCommand::Ping(id) => {
@@ -630,9 +643,9 @@ impl<D: Dispatch> Engine<D> {
             }
             Some(h2) => {
                 h2.handle_close();
-                let closed = self.events(now, id).unwrap_or(apns_h2::Closed::Ended(
-                    apns_h2::ConnectionEnd::TransportClosed,
-                ));
+                let closed = self
+                    .events(now, id)
+                    .unwrap_or(apns_h2::Closed::Ended(apns_h2::ConnectionEnd::TransportClosed));
                 self.ended(now, id, closed, error);
             }
         }
@@ -773,7 +786,9 @@ impl<D: Dispatch> Engine<D> {
             }
             match self.events(now, id) {
                 Some(closed) => self.ended(now, id, closed, None),
-                None => self.closed(now, id, Loss::NotEstablished(ConnectError::ClosedDuringHandshake), false),
+                None => {
+                    self.closed(now, id, Loss::NotEstablished(ConnectError::ClosedDuringHandshake), false)
+                }
             }
         }
         while self.dispatch.poll_transport(now).is_some() {}
@@ -815,9 +830,6 @@ fn token(id: ConnId) -> Token {
 /// The `reason` of a GOAWAY's debug data (`{"reason":"..."}`), or the data lossily, bounded.
 fn goaway_reason(debug_data: &[u8]) -> String {
     let text = String::from_utf8_lossy(&debug_data[..debug_data.len().min(128)]);
-    let reason = text
-        .split_once("\"reason\"")
-        .and_then(|(_, rest)| rest.split('"').nth(1))
-        .unwrap_or(&text);
+    let reason = text.split_once("\"reason\"").and_then(|(_, rest)| rest.split('"').nth(1)).unwrap_or(&text);
     reason.chars().filter(|c| !c.is_control()).take(64).collect()
 }
