@@ -449,32 +449,8 @@ impl<D: Dispatch> Engine<D> {
                 self.conns.insert(id, Conn::new(now, self.config.connect_timeout));
                 self.resolver.lookup(id);
             }
-            ConnCommand::Close(id) => {
-                let Some(conn) = self.conns.get_mut(&id) else { return };
-                match &mut conn.h2 {
-                    Some(h2) => {
-                        debug!(conn = id, "closing gracefully");
-                        h2.shutdown();
-                        conn.ready = true;
-                    }
-                    None => {
-                        self.closed(now, id, Loss::NotEstablished(ConnectError::ClosedDuringHandshake), true)
-                    }
-                }
-            }
-            ConnCommand::Abort(id) => {
-                let Some(conn) = self.conns.get_mut(&id) else { return };
-                match &mut conn.h2 {
-                    Some(h2) => {
-                        debug!(conn = id, "aborting");
-                        h2.abort();
-                        conn.ready = true;
-                    }
-                    None => {
-                        self.closed(now, id, Loss::NotEstablished(ConnectError::ClosedDuringHandshake), false)
-                    }
-                }
-            }
+            ConnCommand::Close(id) => self.end(now, id, true),
+            ConnCommand::Abort(id) => self.end(now, id, false),
             ConnCommand::Ping(id) => {
                 if let Some(conn) = self.conns.get_mut(&id) {
                     if let Some(h2) = &mut conn.h2 {
@@ -494,6 +470,23 @@ impl<D: Dispatch> Engine<D> {
                 }
             }
         }
+    }
+
+    /// Closes a connection on the machine's command: gracefully (GOAWAY, open streams finish)
+    /// or at once (open streams lost). One not established yet just goes.
+    fn end(&mut self, now: Instant, id: ConnId, graceful: bool) {
+        let Some(conn) = self.conns.get_mut(&id) else { return };
+        let Some(h2) = &mut conn.h2 else {
+            let loss = Loss::NotEstablished(ConnectError::ClosedDuringHandshake);
+            return self.closed(now, id, loss, graceful);
+        };
+        debug!(conn = id, graceful, "closing");
+        if graceful {
+            h2.shutdown();
+        } else {
+            h2.abort();
+        }
+        conn.ready = true;
     }
 
     /// Hands the machine's requests for `id` to its connection while the budget allows.
@@ -803,23 +796,9 @@ impl<D: Dispatch> Engine<D> {
             queue.end();
         }
         info!(settled, unsent = unsent.len(), "closed");
-        let mut replies = self.closing.take().map(|closing| closing.replies).unwrap_or_default();
-        for command in commands {
-            match command {
-                Command::Close { reply, .. } => replies.push(reply),
-                Command::Flush { reply, .. } => {
-                    let _ = reply.send(Summary { settled: false, unsent: Vec::new() });
-                }
-                Command::Subscribe(queue) => queue.end(),
-            }
-        }
-        for flush in self.flushes.drain(..) {
-            let _ = flush.reply.send(Summary { settled: false, unsent: Vec::new() });
-        }
-        let mut unsent = Some(unsent);
-        for reply in replies {
-            let _ = reply.send(Summary { settled, unsent: unsent.take().unwrap_or_default() });
-        }
+        let replies = self.closing.take().map(|closing| closing.replies).unwrap_or_default();
+        let flushes = self.flushes.drain(..).map(|flush| flush.reply);
+        super::answer_closers(commands, replies, flushes, Summary { settled, unsent });
     }
 }
 

@@ -464,24 +464,9 @@ impl<M: Machine> Engine<M> {
             queue.end();
         }
         info!(settled, unsent = unsent.len(), "closed");
-        let mut replies = self.closing.take().map(|closing| closing.replies).unwrap_or_default();
-        for command in commands {
-            match command {
-                Command::Close { reply, .. } => replies.push(reply),
-                Command::Flush { reply, .. } => {
-                    let _ = reply.send(Summary { settled: false, unsent: Vec::new() });
-                }
-                Command::Subscribe(queue) => queue.end(),
-            }
-        }
-        for flush in self.flushes.drain(..) {
-            let _ = flush.reply.send(Summary { settled: false, unsent: Vec::new() });
-        }
-        // The first closer gets the unsent items back; later ones learn the same verdict.
-        for (number, reply) in replies.into_iter().enumerate() {
-            let unsent = if number == 0 { mem::take(&mut unsent) } else { Vec::new() };
-            let _ = reply.send(Summary { settled, unsent });
-        }
+        let replies = self.closing.take().map(|closing| closing.replies).unwrap_or_default();
+        let flushes = self.flushes.drain(..).map(|flush| flush.reply);
+        answer_closers(commands, replies, flushes, Summary { settled, unsent: mem::take(&mut unsent) });
     }
 
     /// Lifts the outcome queue's bound for the final delivery.
@@ -489,6 +474,31 @@ impl<M: Machine> Engine<M> {
         if let Some(queue) = &self.outcomes {
             queue.unbound();
         }
+    }
+}
+
+/// At the end of a loop: answers the closers (the first gets the unsent items back; later ones
+/// learn the same verdict), tells pending flushes they did not settle, ends late subscriptions.
+fn answer_closers<K: Kinds>(
+    commands: Vec<Command<K>>,
+    mut replies: Vec<SyncSender<Summary<K::Item>>>,
+    flushes: impl Iterator<Item = SyncSender<Summary<K::Item>>>,
+    summary: Summary<K::Item>,
+) {
+    let mut flush_replies: Vec<_> = flushes.collect();
+    for command in commands {
+        match command {
+            Command::Close { reply, .. } => replies.push(reply),
+            Command::Flush { reply, .. } => flush_replies.push(reply),
+            Command::Subscribe(queue) => queue.end(),
+        }
+    }
+    for reply in flush_replies {
+        let _ = reply.send(Summary { settled: false, unsent: Vec::new() });
+    }
+    let Summary { settled, mut unsent } = summary;
+    for reply in replies {
+        let _ = reply.send(Summary { settled, unsent: mem::take(&mut unsent) });
     }
 }
 
