@@ -336,6 +336,11 @@ impl BroadcastNotification {
         &self.channel
     }
 
+    /// The expiry, if set.
+    pub fn expiration(&self) -> Option<Expiry> {
+        self.expiration
+    }
+
     /// The `apns-request-id`, if set or generated.
     pub fn request_id(&self) -> Option<ApnsId> {
         self.request_id
