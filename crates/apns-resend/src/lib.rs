@@ -154,6 +154,7 @@
 mod buffer;
 mod config;
 mod event;
+pub mod http2;
 mod wire;
 
 #[cfg(test)]
