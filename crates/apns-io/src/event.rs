@@ -289,6 +289,12 @@ pub enum StartError {
     /// `connections` or `queue_capacity` is zero.
     #[error("{0} must be at least 1")]
     Zero(&'static str),
+    /// The HTTP/2 delivery configuration was refused.
+    #[error("invalid HTTP/2 delivery configuration: {0}")]
+    Delivery(#[from] apns_resend::http2::ConfigError),
+    /// The HTTP/2 connection configuration was refused.
+    #[error("invalid HTTP/2 connection configuration: {0}")]
+    Http2(#[from] apns_h2::ConfigError),
 }
 
 /// Why notifications were not taken by [`Client::send_timeout`](crate::Client::send_timeout) and

@@ -67,6 +67,7 @@ mod config;
 mod connection;
 mod event;
 mod feedback;
+pub mod http2;
 mod machine;
 mod outcomes;
 mod shell;

@@ -53,7 +53,7 @@ pub(crate) trait Kinds {
     /// A final outcome, as the bounded outcome queue carries it.
     type Outcome: Clone + Send;
     /// Counters, summed over the slots by the shell.
-    type Stats: Copy + Default + AddAssign + Send;
+    type Stats: Clone + Default + AddAssign + Send;
 }
 
 /// A per-connection state machine the shell can drive.

@@ -147,7 +147,7 @@ impl<M: Kinds + 'static> Handle<M> {
         let published = self.shared.published.lock().unwrap_or_else(PoisonError::into_inner);
         let (mut stats, mut wire) = (M::Stats::default(), WireStats::default());
         for (slot, slot_wire) in &published.slots {
-            stats += *slot;
+            stats += slot.clone();
             wire.bytes_written += slot_wire.bytes_written;
             wire.bytes_read += slot_wire.bytes_read;
         }

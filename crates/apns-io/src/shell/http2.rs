@@ -97,8 +97,9 @@ pub(crate) trait Dispatch: Kinds {
     fn poll_transport(&mut self, now: Instant) -> Option<ConnCommand<Self::Key>>;
     /// TLS is up with ALPN `h2`; the preface goes out with the next write.
     fn handle_established(&mut self, now: Instant, conn: ConnId);
-    /// The connection's send budget after the server's SETTINGS.
-    fn handle_budget(&mut self, now: Instant, conn: ConnId, budget: usize);
+    /// The server's SETTINGS_MAX_CONCURRENT_STREAMS after each SETTINGS (`u32::MAX` when
+    /// none is announced).
+    fn handle_stream_limit(&mut self, now: Instant, conn: ConnId, limit: u32);
     /// The server sent GOAWAY.
     fn handle_goaway(&mut self, now: Instant, conn: ConnId, goaway: &GoAway);
     /// The server answered our PING.
@@ -577,7 +578,8 @@ impl<D: Dispatch> Engine<D> {
             match event {
                 H2Event::Settings(settings) => {
                     debug!(conn = id, max_concurrent_streams = ?settings.max_concurrent_streams, "server settings");
-                    self.dispatch.handle_budget(now, id, h2.send_budget());
+                    let limit = settings.max_concurrent_streams.unwrap_or(u32::MAX);
+                    self.dispatch.handle_stream_limit(now, id, limit);
                 }
                 H2Event::Finished { id: stream, fate } => {
                     if matches!(fate, Fate::Reset(apns_h2::ErrorCode::REFUSED_STREAM)) {

@@ -52,7 +52,7 @@ impl AddAssign for SimpleStats {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Seen {
     Established(ConnId),
-    Budget(ConnId, usize),
+    Limit(ConnId, u32),
     GoAway(ConnId, Bytes),
     Closed(ConnId, Loss),
 }
@@ -171,8 +171,8 @@ impl Dispatch for Simple {
         let _ = self.seen.send(Seen::Established(conn));
     }
 
-    fn handle_budget(&mut self, _now: Instant, conn: ConnId, budget: usize) {
-        let _ = self.seen.send(Seen::Budget(conn, budget));
+    fn handle_stream_limit(&mut self, _now: Instant, conn: ConnId, limit: u32) {
+        let _ = self.seen.send(Seen::Limit(conn, limit));
     }
 
     fn handle_goaway(&mut self, _now: Instant, conn: ConnId, goaway: &GoAway) {
@@ -313,10 +313,10 @@ fn ten_thousand_notifications_over_tls_with_a_client_certificate() {
     assert_eq!((stats.finished, pushed), (10_000, 10_000));
     assert!(wire.bytes_written > 10_000 * 20 && wire.bytes_read > 0);
     assert_eq!(mock.stats().accepted, 10_000);
-    // One connection: the budget went from the default 1 to the mock's 1,000.
+    // One connection, and the mock's stream limit.
     let seen: Vec<_> = rig.seen.try_iter().collect();
     assert!(seen.contains(&Seen::Established(1)));
-    assert!(seen.iter().any(|s| matches!(s, Seen::Budget(1, b) if *b >= 990)), "{seen:?}");
+    assert!(seen.contains(&Seen::Limit(1, 1000)), "{seen:?}");
 }
 
 #[test]
