@@ -51,8 +51,10 @@ fn blind_responder(pki: &TestPki) -> SocketAddr {
                 let acceptor = acceptor.clone();
                 tokio::spawn(async move {
                     let Ok(tls) = acceptor.accept(socket).await else { return };
-                    let Ok(mut connection) =
-                        h2::server::Builder::new().max_concurrent_streams(1000).handshake::<_, Bytes>(tls).await
+                    let Ok(mut connection) = h2::server::Builder::new()
+                        .max_concurrent_streams(1000)
+                        .handshake::<_, Bytes>(tls)
+                        .await
                     else {
                         return;
                     };
@@ -86,7 +88,8 @@ fn thread_cpu(name: &str) -> Option<Duration> {
 
 fn run(label: &str, addr: SocketAddr, pki: &TestPki, n: u64) {
     let identity = Identity::from_pem(pki.client_cert_pem.as_bytes(), pki.client_key_pem.as_bytes()).unwrap();
-    let tls = TlsConfig::new().identity(identity).ca_pem(pki.ca_cert_pem.as_bytes()).unwrap().build_h2().unwrap();
+    let tls =
+        TlsConfig::new().identity(identity).ca_pem(pki.ca_cert_pem.as_bytes()).unwrap().build_h2().unwrap();
     let mut config = Http2Config::new(Endpoint::at("localhost", addr), tls, Auth::Certificate, 1);
     config.delivery.connections = 1;
     config.delivery.max_streams_per_connection = 1000;
@@ -94,7 +97,8 @@ fn run(label: &str, addr: SocketAddr, pki: &TestPki, n: u64) {
     config.queue_capacity = 20_000;
     let client: Http2Client<u64> = Http2Client::start(config).unwrap();
     let outcomes = client.outcomes(20_000);
-    let payload = Payload::new().alert("Hello World!").sound("default").badge(1).encode(PayloadLimit::HTTP2).unwrap();
+    let payload =
+        Payload::new().alert("Hello World!").sound("default").badge(1).encode(PayloadLimit::HTTP2).unwrap();
     let notification = DeviceNotification::builder(TOKEN.parse().unwrap(), PushType::ALERT, payload)
         .topic(Topic::new(TOPIC).unwrap())
         .build()

@@ -152,3 +152,97 @@ fn mock_restarted_mid_run_loses_nothing() {
     assert!(second.stats().accepted <= 500 + duplicates);
     assert!(client.close(WAIT).settled);
 }
+
+/// A peer the tests need and may not find: fails under CI, skips with a note otherwise (the
+/// convention of apns-h2's interoperability tests).
+fn peer_or_skip(what: &str, found: bool) -> bool {
+    if found {
+        return true;
+    }
+    assert!(std::env::var_os("CI").is_none(), "{what} is required in CI (cargo xtask ci installs it)");
+    eprintln!("skipped: {what} not found (cargo xtask ci installs it)");
+    false
+}
+
+struct Python(std::process::Child);
+
+impl Drop for Python {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// python-hyper's h2 playing APNs (`tests/python_h2_apns.py`): stream limit 1 → 10 → 1,
+/// GOAWAY with `{"reason": "Shutdown"}` every 40 answers.
+#[test]
+fn python_h2_stream_limits_and_goaway() {
+    use std::io::{BufRead, BufReader};
+    let python = std::env::var("APNS_PYTHON").ok().filter(|python| !python.is_empty());
+    if !peer_or_skip("APNS_PYTHON (a python with h2==4.4.1)", python.is_some()) {
+        return;
+    }
+    let pki = TestPki::generate().unwrap();
+    let dir = std::env::temp_dir().join(format!("apns-io-python-h2-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("cert.pem"), &pki.server_cert_pem).unwrap();
+    std::fs::write(dir.join("key.pem"), &pki.server_key_pem).unwrap();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python_h2_apns.py");
+    let mut child = std::process::Command::new(python.unwrap_or_default())
+        .arg(script)
+        .arg(dir.join("cert.pem"))
+        .arg(dir.join("key.pem"))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("the python server starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let server = Python(child);
+    let port: u16 = line.trim().strip_prefix("PORT ").expect("a port").parse().unwrap();
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+
+    let goaways = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = goaways.clone();
+    let mut config =
+        Http2Config::new(Endpoint::at("localhost", addr), tls(&pki, false), Auth::Certificate, 7).on_event(
+            move |event| {
+                if let apns_resend::http2::Event::GoAway { reason, .. } = event {
+                    seen.lock().unwrap().push(reason);
+                }
+            },
+        );
+    config.delivery.connections = 1;
+    let client: Http2Client<u64> = Http2Client::start(config).unwrap();
+    let outcomes = client.outcomes(1024);
+    let bad = "00".repeat(32);
+    let run = |items: Vec<Item<u64>>| {
+        let n = items.len();
+        client.send_batch(items, Some(WAIT)).unwrap();
+        (0..n).map(|_| outcomes.next_timeout(WAIT).expect("a report")).collect::<Vec<_>>()
+    };
+    // 1 stream, then 10 after the first success; GOAWAY after 40 answers (twice here).
+    let first = run((0..100).map(|n| item(GOOD, n)).collect());
+    // A rejection alone (nothing else in flight): the limit goes back to 1...
+    let rejected = run(vec![item(&bad, 100)]);
+    // ...and up again with the next success.
+    let second = run((101..150).map(|n| item(GOOD, n)).collect());
+    for report in first.iter().chain(&second) {
+        assert!(matches!(report.outcome, Outcome::Accepted { .. }), "{:?}", report.outcome);
+        assert!(!report.possible_duplicate, "only resends of unprocessed streams: {report:?}");
+    }
+    match &rejected[0].outcome {
+        Outcome::Rejected(rejection) => {
+            assert_eq!(rejection.reason.as_ref(), Some(&Reason::BAD_DEVICE_TOKEN))
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(client.close(WAIT).settled);
+    let goaways = goaways.lock().unwrap().clone();
+    assert!(goaways.len() >= 3, "{goaways:?}");
+    assert!(
+        goaways.iter().all(|reason| reason.as_ref().is_some_and(|r| r.as_str() == "Shutdown")),
+        "{goaways:?}"
+    );
+    drop(server);
+    let _ = std::fs::remove_dir_all(dir);
+}
