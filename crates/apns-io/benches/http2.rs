@@ -42,12 +42,15 @@ fn blind_responder(pki: &TestPki) -> SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     listener.set_nonblocking(true).unwrap();
-    std::thread::spawn(move || {
+    let responder = std::thread::Builder::new().name("responder".into());
+    let _ = responder.spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         runtime.block_on(async move {
             let listener = tokio::net::TcpListener::from_std(listener).unwrap();
             loop {
                 let (socket, _) = listener.accept().await.unwrap();
+                // Without it Nagle holds the small response frames for the client's delayed ACK.
+                let _ = socket.set_nodelay(true);
                 let acceptor = acceptor.clone();
                 tokio::spawn(async move {
                     let Ok(tls) = acceptor.accept(socket).await else { return };
@@ -69,21 +72,33 @@ fn blind_responder(pki: &TestPki) -> SocketAddr {
     addr
 }
 
-/// User plus system CPU time of this process's thread called `name`.
-fn thread_cpu(name: &str) -> Option<Duration> {
+/// User plus system CPU time of every thread of this process, by name (summed per name).
+fn threads_cpu() -> Vec<(String, Duration)> {
     let ticks = 100.0; // USER_HZ on Linux
-    for task in std::fs::read_dir("/proc/self/task").ok()? {
-        let path = task.ok()?.path();
-        let comm = std::fs::read_to_string(path.join("comm")).ok()?;
-        if comm.trim() != name {
+    let mut threads: Vec<(String, Duration)> = Vec::new();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return threads };
+    for task in tasks.flatten() {
+        let path = task.path();
+        let (Ok(comm), Ok(stat)) =
+            (std::fs::read_to_string(path.join("comm")), std::fs::read_to_string(path.join("stat")))
+        else {
             continue;
+        };
+        let Some((_, rest)) = stat.rsplit_once(')') else { continue };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let time = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+        let cpu = Duration::from_secs_f64((time(11) + time(12)) / ticks);
+        match threads.iter_mut().find(|(name, _)| name == comm.trim()) {
+            Some((_, total)) => *total += cpu,
+            None => threads.push((comm.trim().to_owned(), cpu)),
         }
-        let stat = std::fs::read_to_string(path.join("stat")).ok()?;
-        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-        let (utime, stime): (f64, f64) = (fields.get(11)?.parse().ok()?, fields.get(12)?.parse().ok()?);
-        return Some(Duration::from_secs_f64((utime + stime) / ticks));
     }
-    None
+    threads
+}
+
+/// CPU time of this process's threads called `name`.
+fn thread_cpu(name: &str) -> Option<Duration> {
+    threads_cpu().into_iter().find(|(n, _)| n == name).map(|(_, cpu)| cpu)
 }
 
 fn run(label: &str, addr: SocketAddr, pki: &TestPki, n: u64) {
@@ -123,6 +138,9 @@ fn run(label: &str, addr: SocketAddr, pki: &TestPki, n: u64) {
     let wall = started.elapsed();
     let cpu = thread_cpu("apns-io").unwrap_or_default().saturating_sub(cpu_before);
     let counters = client.close(Duration::from_secs(10)).counters;
+    let others: Vec<String> =
+        threads_cpu().iter().map(|(name, cpu)| format!("{name} {:.2}s", cpu.as_secs_f64())).collect();
+    println!("  CPU by thread since the start: {}", others.join(", "));
     println!(
         "{label}: {n} notifications, {accepted} accepted, {:.2} s wall: {:.0} notifications/s; loop thread \
          {:.2} CPU-s: {:.0} notifications per CPU-second; {:.0} bytes written per notification",
