@@ -210,15 +210,7 @@ pub(super) struct Engine<D: Dispatch> {
 impl<D: Dispatch> Drop for Engine<D> {
     /// However the loop ends (even by a bug's panic), callers are released.
     fn drop(&mut self) {
-        let mut inbox = self.shared.inbox();
-        inbox.closed = true;
-        inbox.finished = true;
-        inbox.commands.clear();
-        drop(inbox);
-        self.shared.not_full.notify_all();
-        if let Some(queue) = &self.outcomes {
-            queue.end();
-        }
+        self.shared.release(self.outcomes.as_deref());
     }
 }
 

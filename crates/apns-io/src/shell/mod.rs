@@ -94,6 +94,20 @@ impl<M: Kinds> Shared<M> {
     fn inbox(&self) -> MutexGuard<'_, Inbox<M>> {
         self.inbox.lock().unwrap_or_else(PoisonError::into_inner)
     }
+
+    /// The loop has ended (however: even by a bug's panic): callers blocked on the inbox or
+    /// the outcome queue are released, and no command is read any more.
+    fn release(&self, outcomes: Option<&OutcomeQueue<M::Outcome>>) {
+        let mut inbox = self.inbox();
+        inbox.closed = true;
+        inbox.finished = true;
+        inbox.commands.clear();
+        drop(inbox);
+        self.not_full.notify_all();
+        if let Some(queue) = outcomes {
+            queue.end();
+        }
+    }
 }
 
 /// One connection slot: its machine and, while connected, its transport.
@@ -171,15 +185,7 @@ struct Engine<M: Machine> {
 impl<M: Machine> Drop for Engine<M> {
     /// However the loop ends (even by a bug's panic), callers are released.
     fn drop(&mut self) {
-        let mut inbox = self.shared.inbox();
-        inbox.closed = true;
-        inbox.finished = true;
-        inbox.commands.clear();
-        drop(inbox);
-        self.shared.not_full.notify_all();
-        if let Some(queue) = &self.outcomes {
-            queue.end();
-        }
+        self.shared.release(self.outcomes.as_deref());
     }
 }
 

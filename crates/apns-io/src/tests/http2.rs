@@ -8,9 +8,11 @@ use std::sync::mpsc::{channel, Receiver};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use apns_h2::{Fate, GoAway, HeaderName, HeaderValue, Indexing, Processed, Request};
+use apns_h2::{Fate, GoAway, HeaderValue, Processed, Request};
 use apns_mock::certs::TestPki;
 use apns_mock::http2::{Http2Config, Http2Mock};
+use apns_proto::http2::{DeviceNotification, PushType, Topic};
+use apns_proto::{Payload, PayloadLimit};
 use bytes::Bytes;
 
 use crate::config::Endpoint;
@@ -232,20 +234,14 @@ impl Dispatch for Simple {
 }
 
 pub(crate) fn request(authority: &str, n: u64, token: &str) -> Request {
-    let path = HeaderValue::new(format!("/3/device/{token}")).unwrap();
-    Request::post(HeaderValue::new(authority.to_owned()).unwrap(), path)
-        .header(HeaderName::from_static("apns-topic"), HeaderValue::from_static(TOPIC), Indexing::Incremental)
-        .header(
-            HeaderName::from_static("apns-push-type"),
-            HeaderValue::from_static("alert"),
-            Indexing::Incremental,
-        )
-        .header(
-            HeaderName::from_static("apns-id"),
-            HeaderValue::new(format!("00000000-0000-4000-8000-{n:012x}")).unwrap(),
-            Indexing::WithoutIndexing,
-        )
-        .body(Bytes::from_static(br#"{"aps":{"alert":"hello"}}"#))
+    let payload = Payload::new().alert("hello").encode(PayloadLimit::HTTP2).unwrap();
+    let id = format!("00000000-0000-4000-8000-{n:012x}").parse().unwrap();
+    let notification = DeviceNotification::builder(token.parse().unwrap(), PushType::ALERT, payload)
+        .topic(Topic::new(TOPIC).unwrap())
+        .id(id)
+        .build()
+        .unwrap();
+    notification.request(&HeaderValue::new(authority.to_owned()).unwrap(), None)
 }
 
 pub(crate) struct Rig {
