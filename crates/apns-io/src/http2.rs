@@ -347,6 +347,10 @@ impl<U: Clone + Send> Dispatch for Gateway<U> {
         self.0.handle_goaway(now, ConnId(conn), goaway);
     }
 
+    fn handle_retire(&mut self, now: Instant, conn: shell::ConnId) {
+        self.0.handle_retire(now, ConnId(conn));
+    }
+
     fn handle_ping_ack(&mut self, now: Instant, conn: shell::ConnId, rtt: Duration) {
         self.0.handle_ping_ack(now, ConnId(conn), rtt);
     }

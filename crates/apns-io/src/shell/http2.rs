@@ -102,6 +102,8 @@ pub(crate) trait Dispatch: Kinds {
     fn handle_stream_limit(&mut self, now: Instant, conn: ConnId, limit: u32);
     /// The server sent GOAWAY.
     fn handle_goaway(&mut self, now: Instant, conn: ConnId, goaway: &GoAway);
+    /// The connection ran out of stream ids: no new streams there, to be replaced.
+    fn handle_retire(&mut self, now: Instant, conn: ConnId);
     /// The server answered our PING.
     fn handle_ping_ack(&mut self, now: Instant, conn: ConnId, rtt: Duration);
     /// The connection is gone; every stream of it had its fate.
@@ -146,6 +148,8 @@ struct Conn<K> {
     received: Vec<u8>,
     ready: bool,
     refused: u64,
+    /// The machine was told the connection ran out of stream ids.
+    retired: bool,
     opened_at: Instant,
 }
 
@@ -160,6 +164,7 @@ impl<K> Conn<K> {
             received: Vec::new(),
             ready: false,
             refused: 0,
+            retired: false,
             opened_at: now,
         }
     }
@@ -501,6 +506,10 @@ impl<D: Dispatch> Engine<D> {
                     self.dispatch.handle_fate(now, id, key, &fate);
                 }
             }
+        }
+        if fed && h2.stream_ids_left() == 0 && !mem::replace(&mut conn.retired, true) {
+            info!(conn = id, "stream ids exhausted: the connection is retired");
+            self.dispatch.handle_retire(now, id);
         }
         conn.ready |= fed;
         fed

@@ -181,6 +181,8 @@ impl Dispatch for Simple {
         let _ = self.seen.send(Seen::GoAway(conn, goaway.debug_data.clone()));
     }
 
+    fn handle_retire(&mut self, _now: Instant, _conn: ConnId) {}
+
     fn handle_ping_ack(&mut self, _now: Instant, _conn: ConnId, _rtt: Duration) {}
 
     fn handle_closed(&mut self, _now: Instant, conn: ConnId, loss: Loss) {
