@@ -255,6 +255,24 @@ impl Sim {
         self.drain_events();
     }
 
+    /// Answers the first `n` open streams of `id` (in send order) with `answer`.
+    pub fn answer_n(&mut self, id: ConnId, n: usize, mut answer: impl FnMut(&Request) -> Fate) {
+        for _ in 0..n {
+            let Some(stream) = self.conns.get_mut(&id).and_then(|c| c.open.pop_front()) else { break };
+            let fate = answer(&stream.request);
+            self.d.handle_fate(self.now, id, stream.key, &fate);
+        }
+        self.drain_events();
+    }
+
+    pub fn open_streams(&self, id: ConnId) -> usize {
+        self.conns.get(&id).map_or(0, |c| c.open.len())
+    }
+
+    pub fn first_conn(&self) -> ConnId {
+        *self.conns.keys().next().unwrap()
+    }
+
     /// Turns and answers until nothing is in flight or `rounds` pass.
     pub fn run(&mut self, rounds: usize, mut answer: impl FnMut(&Request) -> Fate) {
         for _ in 0..rounds {
@@ -278,8 +296,11 @@ impl Sim {
 
     pub fn advance_by(&mut self, by: Duration) {
         let target = self.now + by;
+        let mut steps = 0;
         while self.now < target {
             self.advance(target - self.now);
+            steps += 1;
+            assert!(steps < 100_000, "time does not advance: poll_timeout {:?}", self.d.poll_timeout());
         }
         self.turn();
     }
