@@ -87,13 +87,20 @@ fn goaway_mid_burst() {
     sim.turn();
     let id = sim.first_conn();
     // Streams 1, 3, ..., 99 (the first 50) were processed; the rest were not.
-    let goaway = GoAway { last_stream_id: StreamId::new(99), code: ErrorCode::NO_ERROR, debug_data: Bytes::from_static(br#"{"reason":"Shutdown"}"#) };
+    let goaway = GoAway {
+        last_stream_id: StreamId::new(99),
+        code: ErrorCode::NO_ERROR,
+        debug_data: Bytes::from_static(br#"{"reason":"Shutdown"}"#),
+    };
     sim.d.handle_goaway(sim.now, id, &goaway);
     sim.answer_n(id, 50, ok);
     sim.answer_n(id, 50, |_| above_goaway(99));
     // A replacement opens at once; nothing goes to the draining connection.
     sim.turn();
-    assert!(sim.events.iter().any(|e| matches!(e, Event::GoAway { reason: Some(r), .. } if *r == Reason::SHUTDOWN)));
+    assert!(sim
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::GoAway { reason: Some(r), .. } if *r == Reason::SHUTDOWN)));
     assert!(sim.commands.contains(&TransportCommand::Close(id)));
     sim.run(10, ok);
     sim.assert_one_report_each();
@@ -166,7 +173,9 @@ fn too_many_requests_storm_honours_retry_after() {
 
 fn token_policy() -> apns_auth::TokenPolicy {
     use ring::signature::{EcdsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
-    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &ring::rand::SystemRandom::new()).unwrap();
+    let pkcs8 =
+        EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &ring::rand::SystemRandom::new())
+            .unwrap();
     let key = apns_auth::SigningKey::from_pkcs8_der(pkcs8.as_ref()).unwrap();
     let signer = apns_auth::TokenSigner::new(
         key,
