@@ -753,6 +753,7 @@ impl<U> Delivery<U> {
         if self.reconnect_at.is_some_and(|at| at > now) {
             return;
         }
+        self.reconnect_at = None;
         let mut usable = self
             .conns
             .iter()

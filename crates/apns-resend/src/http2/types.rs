@@ -252,7 +252,8 @@ pub enum Event<U> {
     /// [`FailReason::Unreachable`]. Connecting resumes with the next item.
     Unreachable,
     /// After [`close`](super::Delivery::close) or [`abandon`](super::Delivery::abandon): every
-    /// notification is settled and every connection closed. The last event.
+    /// notification is settled and every connection closed. Once; only the reports of items
+    /// sent later (failed at once) follow it.
     Closed,
 }
 

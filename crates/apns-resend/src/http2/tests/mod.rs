@@ -114,6 +114,8 @@ pub(crate) struct Sim {
     pub server_limit: u32,
     pub next_tag: u64,
     pub commands: Vec<TransportCommand>,
+    /// Per apns-id: attempts that Apple accepted or may have processed (Processed::Maybe).
+    pub maybe_delivered: HashMap<ApnsId, u32>,
 }
 
 impl Sim {
@@ -136,7 +138,22 @@ impl Sim {
             server_limit: 1000,
             next_tag: 0,
             commands: Vec::new(),
+            maybe_delivered: HashMap::new(),
         }
+    }
+
+    /// Hands `fate` for `stream` to the machine, noting whether it may have been delivered.
+    pub fn settle(&mut self, id: ConnId, stream: Stream, fate: &Fate) {
+        let delivered = match fate.processed() {
+            apns_h2::Processed::Maybe => true,
+            apns_h2::Processed::Yes => fate.response().is_some_and(|r| (200..300).contains(&r.status)),
+            apns_h2::Processed::No => false,
+        };
+        let apns_id = stream.request.header_value("apns-id").and_then(|v| ApnsId::parse(v.as_bytes()).ok());
+        if let (true, Some(apns_id)) = (delivered, apns_id) {
+            *self.maybe_delivered.entry(apns_id).or_default() += 1;
+        }
+        self.d.handle_fate(self.now, id, stream.key, fate);
     }
 
     pub fn wall(&self, after: Duration) -> SystemTime {
@@ -212,8 +229,7 @@ impl Sim {
             TransportCommand::Close(id) | TransportCommand::Abort(id) => {
                 if let Some(conn) = self.conns.remove(&id) {
                     for stream in conn.open {
-                        let fate = Fate::ConnectionLost(ConnectionEnd::Aborted);
-                        self.d.handle_fate(self.now, id, stream.key, &fate);
+                        self.settle(id, stream, &Fate::ConnectionLost(ConnectionEnd::Aborted));
                     }
                     self.d.handle_closed(self.now, id, ConnectionLoss::Closed(apns_h2::Closed::Graceful));
                 }
@@ -225,9 +241,10 @@ impl Sim {
             }
             TransportCommand::Cancel(id, key) => {
                 if let Some(conn) = self.conns.get_mut(&id) {
-                    if let Some(at) = conn.open.iter().position(|s| s.key == key) {
-                        conn.open.remove(at);
-                        self.d.handle_fate(self.now, id, key, &Fate::Aborted(Abort::Cancelled));
+                    if let Some(stream) =
+                        conn.open.iter().position(|s| s.key == key).and_then(|at| conn.open.remove(at))
+                    {
+                        self.settle(id, stream, &Fate::Aborted(Abort::Cancelled));
                     }
                 }
             }
@@ -249,10 +266,28 @@ impl Sim {
         for id in ids {
             while let Some(stream) = self.conns.get_mut(&id).and_then(|c| c.open.pop_front()) {
                 let fate = answer(&stream.request);
-                self.d.handle_fate(self.now, id, stream.key, &fate);
+                self.settle(id, stream, &fate);
             }
         }
         self.drain_events();
+    }
+
+    /// Answers the first `n` open streams of `id` (in send order) with `answer`.
+    pub fn answer_n(&mut self, id: ConnId, n: usize, mut answer: impl FnMut(&Request) -> Fate) {
+        for _ in 0..n {
+            let Some(stream) = self.conns.get_mut(&id).and_then(|c| c.open.pop_front()) else { break };
+            let fate = answer(&stream.request);
+            self.settle(id, stream, &fate);
+        }
+        self.drain_events();
+    }
+
+    pub fn open_streams(&self, id: ConnId) -> usize {
+        self.conns.get(&id).map_or(0, |c| c.open.len())
+    }
+
+    pub fn first_conn(&self) -> ConnId {
+        *self.conns.keys().next().unwrap()
     }
 
     /// Turns and answers until nothing is in flight or `rounds` pass.
@@ -278,8 +313,11 @@ impl Sim {
 
     pub fn advance_by(&mut self, by: Duration) {
         let target = self.now + by;
+        let mut steps = 0;
         while self.now < target {
             self.advance(target - self.now);
+            steps += 1;
+            assert!(steps < 100_000, "time does not advance: poll_timeout {:?}", self.d.poll_timeout());
         }
         self.turn();
     }
@@ -288,7 +326,7 @@ impl Sim {
     pub fn kill(&mut self, id: ConnId) {
         if let Some(conn) = self.conns.remove(&id) {
             for stream in conn.open {
-                self.d.handle_fate(self.now, id, stream.key, &lost());
+                self.settle(id, stream, &lost());
             }
             self.d.handle_closed(
                 self.now,
@@ -310,6 +348,14 @@ impl Sim {
             *counts.entry(name).or_default() += 1;
         }
         counts
+    }
+
+    /// No notification may have reached a device twice unless its report says so.
+    pub fn assert_no_silent_duplicates(&self) {
+        for report in &self.reports {
+            let delivered = self.maybe_delivered.get(&report.apns_id).copied().unwrap_or(0);
+            assert!(delivered <= 1 || report.possible_duplicate, "{report:?} delivered {delivered} times");
+        }
     }
 
     /// Every tag has exactly one report.
