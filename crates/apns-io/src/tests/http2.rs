@@ -264,6 +264,15 @@ pub(crate) fn client_tls(pki: &TestPki, cert: bool) -> Arc<rustls::ClientConfig>
 }
 
 pub(crate) fn start(endpoint: Endpoint, tls: Arc<rustls::ClientConfig>, capacity: usize) -> Rig {
+    start_with(endpoint, tls, capacity, Duration::from_secs(5))
+}
+
+pub(crate) fn start_with(
+    endpoint: Endpoint,
+    tls: Arc<rustls::ClientConfig>,
+    capacity: usize,
+    connect_timeout: Duration,
+) -> Rig {
     let (simple, seen) = Simple::new(capacity);
     let (tx, done) = channel();
     let authority = endpoint.host().to_owned();
@@ -271,7 +280,7 @@ pub(crate) fn start(endpoint: Endpoint, tls: Arc<rustls::ClientConfig>, capacity
         endpoint,
         tls,
         h2: apns_h2::Config::default(),
-        connect_timeout: Duration::from_secs(5),
+        connect_timeout,
         tls_buffer_limit: 256 << 10,
         on_event: Some(Box::new(move |done: Done| {
             let _ = tx.send(done);
@@ -398,4 +407,20 @@ fn force_close_reports_everything_at_once() {
     let mut done: Vec<_> = rig.done.try_iter().collect();
     done.sort_by_key(|d| d.item);
     assert_eq!(done.len() + summary.unsent.len(), 10);
+}
+
+#[test]
+fn a_silent_server_times_out_the_handshake() {
+    // TCP is accepted, TLS never answered: the connect deadline ends it with a typed cause.
+    let pki = TestPki::generate().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = Endpoint::at("localhost", listener.local_addr().unwrap());
+    let rig = start_with(endpoint, client_tls(&pki, true), 8, Duration::from_millis(200));
+    rig.send(0, 1);
+    let started = Instant::now();
+    let closed = rig.seen.recv_timeout(WAIT).unwrap();
+    assert_eq!(closed, Seen::Closed(1, Loss::NotEstablished(ConnectError::HandshakeTimeout)));
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let _ = rig.handle.close(Duration::ZERO);
+    drop(listener);
 }
