@@ -47,12 +47,15 @@ fuzz_target!(|input: Input<'_>| {
     if let Some(collapse) = &collapse {
         builder = builder.collapse_id(collapse.clone());
     }
-    let request = builder.build().unwrap().request(None);
-    for header in &request.headers {
-        assert!(!header.value.is_empty());
-        assert!(header.value.iter().all(|&b| b == b' ' || b.is_ascii_graphic()), "{header:?}");
+    let authority = apns_h2::HeaderValue::from_static("api.push.apple.com");
+    let request = builder.build().unwrap().request(&authority, None);
+    for (field, _) in request.headers() {
+        let value = field.value.as_bytes();
+        assert!(!value.is_empty());
+        assert!(value.iter().all(|&b| b == b' ' || b.is_ascii_graphic()), "{field:?}");
     }
-    assert!(request.path.iter().all(u8::is_ascii_graphic));
-    assert_eq!(request.header("apns-topic"), topic.as_ref().map(|t| t.as_str().as_bytes()));
-    assert_eq!(request.header("apns-collapse-id"), collapse.as_ref().map(|c| c.as_str().as_bytes()));
+    assert!(request.path().as_bytes().iter().all(u8::is_ascii_graphic));
+    let header = |name: &str| request.header_value(name).map(apns_h2::HeaderValue::as_bytes);
+    assert_eq!(header("apns-topic"), topic.as_ref().map(|t| t.as_str().as_bytes()));
+    assert_eq!(header("apns-collapse-id"), collapse.as_ref().map(|c| c.as_str().as_bytes()));
 });

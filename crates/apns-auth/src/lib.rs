@@ -16,7 +16,7 @@
 //! let signer = TokenSigner::new(key, KeyId::new("ABC123DEFG")?, TeamId::new("DEF123GHIJ")?);
 //! let mut policy = TokenPolicy::new(signer);
 //! let (token, _generation) = policy.token(Instant::now(), SystemTime::now())?;
-//! // request = notification.request(Some(token.authorization()));
+//! // request = notification.request(&authority, Some(token.authorization()));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![forbid(unsafe_code)]

@@ -66,7 +66,8 @@ impl TokenSigner {
         jwt.push('.');
         URL_SAFE_NO_PAD.encode_string(signature, &mut jwt);
         Ok(ProviderToken {
-            authorization: Authorization::bearer(&jwt),
+            // base64url and dots: always a valid header value.
+            authorization: Authorization::bearer(&jwt).map_err(|_| SignError)?,
             issued_at: UNIX_EPOCH + Duration::from_secs(iat),
             key_id: self.key_id,
         })

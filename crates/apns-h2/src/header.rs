@@ -165,6 +165,12 @@ impl HeaderField {
 pub struct Headers(pub(crate) Vec<HeaderField>);
 
 impl Headers {
+    /// Fields in order: for tests and simulations that build a [`Response`](crate::Response)
+    /// without bytes (the connection builds them from HPACK).
+    pub fn from_fields(fields: Vec<HeaderField>) -> Self {
+        Self(fields)
+    }
+
     /// The first value of `name` (lowercase).
     pub fn get(&self, name: &str) -> Option<&HeaderValue> {
         self.0.iter().find(|field| field.name.as_bytes() == name.as_bytes()).map(|field| &field.value)

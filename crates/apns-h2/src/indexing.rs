@@ -15,4 +15,9 @@ pub enum Indexing {
     /// Literal never indexed: not added, and intermediaries must not index it either (section
     /// 7.1.3). For secrets that must not be guessable through compression.
     NeverIndexed,
+    /// Incremental the first time on a connection, so that the *name* enters the dynamic table,
+    /// then without indexing (the name referenced by its index) while a field of that name is in
+    /// the table. For values unique to a request whose name repeats (`apns-id`,
+    /// `apns-expiration`, `apns-collapse-id`): Apple's HPACK advice.
+    NameOnly,
 }

@@ -95,9 +95,31 @@ impl Request {
         self.fields.iter()
     }
 
+    /// The `:method`.
+    pub fn method(&self) -> &HeaderValue {
+        &self.fields[0].0.value
+    }
+
+    /// The `:authority`.
+    pub fn authority(&self) -> &HeaderValue {
+        &self.fields[2].0.value
+    }
+
     /// The `:path`.
     pub fn path(&self) -> &HeaderValue {
         &self.fields[3].0.value
+    }
+
+    /// The regular (not pseudo-) header fields, in order, with their indexing.
+    pub fn headers(&self) -> impl Iterator<Item = &(HeaderField, Indexing)> {
+        self.fields.iter().skip(4)
+    }
+
+    /// The value of the first regular header field called `name` (lowercase).
+    pub fn header_value(&self, name: &str) -> Option<&HeaderValue> {
+        self.headers()
+            .find(|(field, _)| field.name.as_bytes() == name.as_bytes())
+            .map(|(field, _)| &field.value)
     }
 
     /// The body.

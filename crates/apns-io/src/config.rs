@@ -40,6 +40,16 @@ impl Endpoint {
         Self::new("feedback.sandbox.push.apple.com", 2196)
     }
 
+    /// Apple's production HTTP/2 provider API, `api.push.apple.com:443` (2197 works too).
+    pub fn api() -> Self {
+        Self::new("api.push.apple.com", 443)
+    }
+
+    /// Apple's development HTTP/2 provider API, `api.sandbox.push.apple.com:443` (or 2197).
+    pub fn api_sandbox() -> Self {
+        Self::new("api.sandbox.push.apple.com", 443)
+    }
+
     /// Any host and port; the host is resolved on each connect and verified in the server
     /// certificate.
     pub fn new(host: impl Into<String>, port: u16) -> Self {
@@ -60,6 +70,11 @@ impl Endpoint {
     /// The port.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The address given to [`at`](Self::at), if any: no lookup is needed.
+    pub(crate) fn fixed_addr(&self) -> Option<SocketAddr> {
+        self.addr
     }
 
     pub(crate) fn resolve(&self) -> io::Result<SocketAddr> {

@@ -19,7 +19,7 @@ use tracing::{debug, info, warn};
 
 use crate::backoff::Backoff;
 use crate::event::{ConnectError, Counters, Event};
-use crate::machine::{Closed, Machine, Transport};
+use crate::machine::{Closed, Kinds, Machine, Transport};
 
 /// Events other than outcomes kept while nobody polls; later ones are dropped (and logged), so
 /// a connection that keeps failing while the outcome queue is full cannot grow memory.
@@ -332,11 +332,14 @@ impl Connection {
     }
 }
 
-impl Machine for Connection {
+impl Kinds for Connection {
     type Item = Notification;
-    type Event = Event;
     type Outcome = Report;
     type Stats = ConnectionStats;
+}
+
+impl Machine for Connection {
+    type Event = Event;
     type Mark = Ticket;
 
     fn free_capacity(&self) -> usize {

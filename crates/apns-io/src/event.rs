@@ -178,6 +178,13 @@ pub enum ConnectError {
     /// The connection closed before the TLS handshake finished.
     #[error("the server closed the connection during the TLS handshake")]
     ClosedDuringHandshake,
+    /// The server did not negotiate HTTP/2 (ALPN `h2`): it chose another protocol (given,
+    /// lossily decoded) or none at all.
+    #[error("the server did not negotiate HTTP/2 (ALPN h2); it chose {}", negotiated.as_deref().unwrap_or("no protocol"))]
+    NoHttp2 {
+        /// The protocol the server chose, if any.
+        negotiated: Option<String>,
+    },
     /// Any other TLS failure.
     #[error("TLS error: {0}")]
     Tls(rustls::Error),
@@ -221,7 +228,10 @@ impl ConnectError {
     /// Whether this is a TLS-level failure (certificates, alerts): one that a new attempt made
     /// at once would meet again, so it counts toward the backoff even after the handshake.
     pub(crate) fn is_tls(&self) -> bool {
-        matches!(self, Self::UntrustedServer(_) | Self::CertificateRefused(_) | Self::Tls(_))
+        matches!(
+            self,
+            Self::UntrustedServer(_) | Self::CertificateRefused(_) | Self::Tls(_) | Self::NoHttp2 { .. }
+        )
     }
 }
 
@@ -294,6 +304,12 @@ pub enum StartError {
     /// `connections` or `queue_capacity` is zero.
     #[error("{0} must be at least 1")]
     Zero(&'static str),
+    /// The HTTP/2 delivery configuration was refused.
+    #[error("invalid HTTP/2 delivery configuration: {0}")]
+    Delivery(#[from] apns_resend::http2::ConfigError),
+    /// The HTTP/2 connection configuration was refused.
+    #[error("invalid HTTP/2 connection configuration: {0}")]
+    Http2(#[from] apns_h2::ConfigError),
 }
 
 /// Why notifications were not taken by [`Client::send_timeout`](crate::Client::send_timeout) and

@@ -40,6 +40,10 @@
 //!   causes ([`ConnectError`]): a refused connection, an untrusted server, a refused client
 //!   certificate and a timeout are told apart.
 //! - **Feedback**: [`fetch_feedback`], its own small machine on the calling thread.
+//! - **HTTP/2**: [`http2::Http2Client`], Apple's HTTP/2 provider API: a second shell over the
+//!   same caller side, driving a pool of TLS connections (ALPN `h2`, refused with
+//!   [`ConnectError::NoHttp2`] otherwise) each under an `apns_h2::Connection`, for the delivery
+//!   machine `apns_resend::http2::Delivery`.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -69,6 +73,7 @@ mod config;
 mod connection;
 mod event;
 mod feedback;
+pub mod http2;
 mod machine;
 mod outcomes;
 mod shell;

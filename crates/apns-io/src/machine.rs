@@ -44,16 +44,22 @@ pub(crate) enum Closed {
     Failed(ConnectError),
 }
 
-/// A per-connection state machine the shell can drive.
-pub(crate) trait Machine {
+/// What flows between callers and a loop: the types the shell's inbox, outcome queue and
+/// published counters carry. Shared by the binary [`Machine`] and the HTTP/2 delivery seam
+/// ([`crate::shell::http2::Dispatch`]).
+pub(crate) trait Kinds {
     /// What callers hand in through the inbox.
     type Item: Send;
-    /// What the machine tells the user: the one event stream.
-    type Event: Send;
     /// A final outcome, as the bounded outcome queue carries it.
     type Outcome: Clone + Send;
     /// Counters, summed over the slots by the shell.
-    type Stats: Copy + Default + AddAssign + Send;
+    type Stats: Clone + Default + AddAssign + Send;
+}
+
+/// A per-connection state machine the shell can drive.
+pub(crate) trait Machine: Kinds {
+    /// What the machine tells the user: the one event stream.
+    type Event: Send;
     /// Marks a point in the sequence of items handed in ([`confirm`](Self::confirm)).
     type Mark: Copy + Send;
 

@@ -137,37 +137,37 @@ impl<T> OutcomeQueue<T> {
 /// It ends (`None`) once the client is closed and every outcome was read, or when a newer
 /// `outcomes()` replaces it. Dropping it stops the feeding.
 #[derive(Debug)]
-pub struct Outcomes {
-    queue: Arc<OutcomeQueue<Report>>,
+pub struct Outcomes<T = Report> {
+    queue: Arc<OutcomeQueue<T>>,
 }
 
-impl Outcomes {
-    pub(crate) fn new(queue: Arc<OutcomeQueue<Report>>) -> Self {
+impl<T> Outcomes<T> {
+    pub(crate) fn new(queue: Arc<OutcomeQueue<T>>) -> Self {
         Self { queue }
     }
 
     /// The next outcome, waiting at most `timeout`; `None` on timeout or once the client is
     /// closed and every outcome was read.
-    pub fn next_timeout(&self, timeout: Duration) -> Option<Report> {
+    pub fn next_timeout(&self, timeout: Duration) -> Option<T> {
         self.queue.pop(Some(Instant::now() + timeout))
     }
 
     /// The outcomes already available, without waiting.
-    pub fn try_iter(&self) -> impl Iterator<Item = Report> + '_ {
+    pub fn try_iter(&self) -> impl Iterator<Item = T> + '_ {
         std::iter::from_fn(|| self.queue.pop(Some(Instant::now())))
     }
 }
 
-impl Iterator for Outcomes {
-    type Item = Report;
+impl<T> Iterator for Outcomes<T> {
+    type Item = T;
 
     /// Waits for the next outcome; `None` once the client is closed and every outcome was read.
-    fn next(&mut self) -> Option<Report> {
+    fn next(&mut self) -> Option<T> {
         self.queue.pop(None)
     }
 }
 
-impl Drop for Outcomes {
+impl<T> Drop for Outcomes<T> {
     fn drop(&mut self) {
         self.queue.detach();
     }

@@ -107,6 +107,11 @@ impl TlsStream {
         self.tls.protocol_version()
     }
 
+    /// The ALPN protocol the server chose, once the handshake is done.
+    pub(crate) fn alpn_protocol(&self) -> Option<&[u8]> {
+        self.tls.alpn_protocol()
+    }
+
     /// Reads everything the socket has, decrypts it and appends the plaintext to `out`. On
     /// `Err`, `out` still holds what was decrypted before the error.
     pub(crate) fn read(&mut self, out: &mut Vec<u8>) -> Result<ReadStatus, ConnectError> {

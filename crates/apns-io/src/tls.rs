@@ -166,6 +166,9 @@ pub enum TlsError {
     Config(#[from] rustls::Error),
 }
 
+/// The ALPN protocol id of HTTP/2 over TLS (RFC 9113, section 3.2).
+pub(crate) const ALPN_H2: &[u8] = b"h2";
+
 /// The pseudo-path of bytes handed in directly.
 const MEMORY: &str = "<memory>";
 
@@ -402,6 +405,15 @@ impl TlsConfig {
         Ok(self)
     }
 
+    /// The rustls configuration for Apple's HTTP/2 provider API: as [`build`](Self::build),
+    /// offering ALPN `h2` only. A server that negotiates anything else (or nothing) is refused
+    /// after the handshake with [`ConnectError::NoHttp2`](crate::ConnectError::NoHttp2).
+    pub fn build_h2(&self) -> Result<Arc<ClientConfig>, TlsError> {
+        let mut config = Arc::unwrap_or_clone(self.build()?);
+        config.alpn_protocols = vec![ALPN_H2.to_vec()];
+        Ok(Arc::new(config))
+    }
+
     /// The rustls configuration.
     pub fn build(&self) -> Result<Arc<ClientConfig>, TlsError> {
         let mut roots = RootCertStore::empty();
@@ -454,6 +466,13 @@ mod tests {
         let (_, other_key) = ec_identity_pem();
         let err = Identity::from_pem(cert.as_bytes(), other_key.as_bytes()).unwrap_err();
         assert!(matches!(err, TlsError::KeyMismatch { .. }), "{err}");
+    }
+
+    #[test]
+    fn h2_offers_only_h2() {
+        let config = TlsConfig::new().build_h2().unwrap();
+        assert_eq!(config.alpn_protocols, vec![b"h2".to_vec()]);
+        assert!(TlsConfig::new().build().unwrap().alpn_protocols.is_empty());
     }
 
     #[test]

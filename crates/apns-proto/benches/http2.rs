@@ -24,7 +24,8 @@ fn requests(c: &mut Criterion) {
         .encode(PayloadLimit::HTTP2)
         .unwrap();
     let mut ids = ApnsIdGenerator::new([7; 16]);
-    let authorization = Authorization::bearer(&"x".repeat(190));
+    let authorization = Authorization::bearer(&"x".repeat(190)).unwrap();
+    let authority = apns_h2::HeaderValue::from_static("api.push.apple.com");
     let notification = DeviceNotification::builder(TOKEN.parse().unwrap(), PushType::ALERT, payload.clone())
         .topic(app.topic_for(&PushType::ALERT).unwrap())
         .priority(Priority::Immediate)
@@ -37,7 +38,7 @@ fn requests(c: &mut Criterion) {
         b.iter(|| {
             let mut total = 0;
             for _ in 0..BATCH {
-                total += black_box(&described).request(Some(&authorization)).headers.len();
+                total += black_box(&described).request(&authority, Some(&authorization)).headers().count();
             }
             black_box(total)
         })
@@ -54,7 +55,7 @@ fn requests(c: &mut Criterion) {
                         .build()
                         .unwrap();
                 notification.ensure_id(&mut ids);
-                total += notification.request(Some(&authorization)).path.len();
+                total += notification.request(&authority, Some(&authorization)).path().as_bytes().len();
             }
             black_box(total)
         })

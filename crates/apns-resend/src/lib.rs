@@ -176,6 +176,7 @@
 mod buffer;
 mod config;
 mod event;
+pub mod http2;
 mod wire;
 
 #[cfg(test)]

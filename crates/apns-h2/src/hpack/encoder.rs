@@ -81,6 +81,7 @@ impl Encoder {
             StaticMatch::Field(index) | StaticMatch::Name(index) => Some(index),
             StaticMatch::None => None,
         };
+        let mut name_in_dynamic = false;
         for (position, entry) in self.table.iter().enumerate() {
             if !same(&entry.name, name) {
                 continue;
@@ -90,13 +91,21 @@ impl Encoder {
                 encode_integer(index as u32, 7, 0x80, out);
                 return;
             }
+            name_in_dynamic = true;
             name_index.get_or_insert(index);
             if indexing == Indexing::NeverIndexed {
                 break;
             }
         }
+        let indexing = match indexing {
+            // The name entered the dynamic table with an earlier field: reference it, store
+            // nothing more.
+            Indexing::NameOnly if name_in_dynamic => Indexing::WithoutIndexing,
+            Indexing::NameOnly => Indexing::Incremental,
+            other => other,
+        };
         let (pattern, prefix) = match indexing {
-            Indexing::Incremental => (0x40, 6),
+            Indexing::Incremental | Indexing::NameOnly => (0x40, 6),
             Indexing::WithoutIndexing => (0x00, 4),
             Indexing::NeverIndexed => (0x10, 4),
         };

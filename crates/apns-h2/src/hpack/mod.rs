@@ -257,6 +257,21 @@ mod tests {
     }
 
     #[test]
+    fn name_only_stores_the_name_once() {
+        let mut encoder = Encoder::new(4096);
+        // First time: incremental, so the name enters the table.
+        let first = encode(&mut encoder, &[("apns-id", "a", Indexing::NameOnly)]);
+        assert_eq!(first[0], 0x40);
+        assert_eq!(encoder.table_len(), 1);
+        // Then: the name by its index (62), the value literal, nothing stored.
+        let second = encode(&mut encoder, &[("apns-id", "b", Indexing::NameOnly)]);
+        assert_eq!(second[0], 0x0f);
+        assert_eq!(encoder.table_len(), 1);
+        // A value already in the table is still one byte.
+        assert_eq!(encode(&mut encoder, &[("apns-id", "a", Indexing::NameOnly)]), [0xbe]);
+    }
+
+    #[test]
     fn never_indexed_does_not_reuse_a_table_value() {
         let mut encoder = Encoder::new(4096);
         encode(&mut encoder, &[("authorization", "secret", Inc)]);
@@ -276,7 +291,8 @@ mod tests {
             proptest::collection::vec(b'a'..=b'z', 1..12),
         ];
         let value = prop_oneof![Just(b"x".to_vec()), proptest::collection::vec(any::<u8>(), 0..80)];
-        let indexing = prop_oneof![Just(Inc), Just(WithoutIndexing), Just(NeverIndexed)];
+        let indexing =
+            prop_oneof![Just(Inc), Just(WithoutIndexing), Just(NeverIndexed), Just(Indexing::NameOnly)];
         (name, value, indexing)
     }
 

@@ -10,7 +10,7 @@ use mio::{Poll, Waker};
 
 use super::{Command, Engine, Inbox, Published, Shared, Slot, Summary, WireStats, WAKER};
 use crate::config::Endpoint;
-use crate::machine::Machine;
+use crate::machine::{Kinds, Machine};
 use crate::outcomes::OutcomeQueue;
 
 /// Why items were not taken by [`Handle::send_batch`].
@@ -20,7 +20,7 @@ pub(crate) enum Refused<T> {
 }
 
 /// The callers' side of a running shell: `Sync`, usable from any thread.
-pub(crate) struct Handle<M: Machine> {
+pub(crate) struct Handle<M: Kinds> {
     shared: Arc<Shared<M>>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
@@ -38,6 +38,42 @@ pub(crate) struct ShellConfig<M: Machine> {
 impl<M: Machine + Send + 'static> Handle<M> {
     /// Starts the loop thread over `machines`, one per slot.
     pub(crate) fn start(config: ShellConfig<M>, machines: Vec<M>) -> std::io::Result<Self> {
+        let stats = machines.iter().map(|m| m.stats()).collect();
+        Self::spawn(config.queue_capacity, stats, move |poll, shared| {
+            let slots = machines.into_iter().map(Slot::new).collect();
+            Engine {
+                poll,
+                shared,
+                endpoint: config.endpoint,
+                tls: config.tls,
+                tls_buffer_limit: config.tls_buffer_limit,
+                on_event: config.on_event,
+                outcomes: None,
+                slots,
+                leftover: VecDeque::new(),
+                rr: 0,
+                given: 0,
+                taken: 0,
+                closing: None,
+                flushes: Vec::new(),
+                scratch: Vec::new(),
+                batch: Vec::new(),
+                stalled: false,
+            }
+            .run()
+        })
+    }
+}
+
+impl<M: Kinds + 'static> Handle<M> {
+    /// Starts a loop thread: `run` gets the `Poll` (its `Waker` is registered under
+    /// [`WAKER`]) and the state shared with callers. `stats` are the counters published
+    /// before the loop's first turn, one per slot.
+    pub(super) fn spawn(
+        queue_capacity: usize,
+        stats: Vec<M::Stats>,
+        run: impl FnOnce(Poll, Arc<Shared<M>>) + Send + 'static,
+    ) -> std::io::Result<Self> {
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let shared = Arc::new(Shared {
@@ -50,32 +86,14 @@ impl<M: Machine + Send + 'static> Handle<M> {
             }),
             not_full: Condvar::new(),
             waker,
-            capacity: config.queue_capacity.max(1),
+            capacity: queue_capacity.max(1),
             published: Mutex::new(Published {
-                slots: machines.iter().map(|m| (m.stats(), WireStats::default())).collect(),
+                slots: stats.into_iter().map(|s| (s, WireStats::default())).collect(),
             }),
         });
-        let slots = machines.into_iter().map(Slot::new).collect();
-        let engine = Engine {
-            poll,
-            shared: shared.clone(),
-            endpoint: config.endpoint,
-            tls: config.tls,
-            tls_buffer_limit: config.tls_buffer_limit,
-            on_event: config.on_event,
-            outcomes: None,
-            slots,
-            leftover: VecDeque::new(),
-            rr: 0,
-            given: 0,
-            taken: 0,
-            closing: None,
-            flushes: Vec::new(),
-            scratch: Vec::new(),
-            batch: Vec::new(),
-            stalled: false,
-        };
-        let thread = std::thread::Builder::new().name("apns-io".into()).spawn(move || engine.run())?;
+        let loop_shared = shared.clone();
+        let thread =
+            std::thread::Builder::new().name("apns-io".into()).spawn(move || run(poll, loop_shared))?;
         Ok(Self { shared, thread: Mutex::new(Some(thread)) })
     }
 
@@ -129,7 +147,7 @@ impl<M: Machine + Send + 'static> Handle<M> {
         let published = self.shared.published.lock().unwrap_or_else(PoisonError::into_inner);
         let (mut stats, mut wire) = (M::Stats::default(), WireStats::default());
         for (slot, slot_wire) in &published.slots {
-            stats += *slot;
+            stats += slot.clone();
             wire.bytes_written += slot_wire.bytes_written;
             wire.bytes_read += slot_wire.bytes_read;
         }

@@ -24,11 +24,13 @@ use mio::{Events, Poll, Token, Waker};
 use tracing::{debug, info, warn};
 
 mod handle;
+pub(crate) mod http2;
+mod resolve;
 
 pub(crate) use handle::{Handle, Refused, ShellConfig};
 
 use crate::config::Endpoint;
-use crate::machine::{Closed, Machine, Transport};
+use crate::machine::{Closed, Kinds, Machine, Transport};
 use crate::outcomes::OutcomeQueue;
 use crate::stream::{ReadStatus, TlsStream};
 
@@ -58,7 +60,7 @@ pub(crate) struct Summary<T> {
 }
 
 /// A request from a caller to the loop.
-enum Command<M: Machine> {
+enum Command<M: Kinds> {
     /// Prove everything handed in before it, then reply (`settled: false` at the deadline).
     Flush { deadline: Instant, before: u64, reply: SyncSender<Summary<M::Item>> },
     /// Settle everything (force: at once), close, reply and end the loop.
@@ -67,7 +69,7 @@ enum Command<M: Machine> {
     Subscribe(Arc<OutcomeQueue<M::Outcome>>),
 }
 
-struct Inbox<M: Machine> {
+struct Inbox<M: Kinds> {
     items: VecDeque<M::Item>,
     commands: Vec<Command<M>>,
     /// Items ever pushed (the `submitted` counter, and flush marks).
@@ -79,7 +81,7 @@ struct Inbox<M: Machine> {
 }
 
 /// What callers and the loop share.
-struct Shared<M: Machine> {
+struct Shared<M: Kinds> {
     inbox: Mutex<Inbox<M>>,
     /// Signalled when the loop takes items from a full inbox, and at close.
     not_full: Condvar,
@@ -88,9 +90,23 @@ struct Shared<M: Machine> {
     published: Mutex<Published<M::Stats>>,
 }
 
-impl<M: Machine> Shared<M> {
+impl<M: Kinds> Shared<M> {
     fn inbox(&self) -> MutexGuard<'_, Inbox<M>> {
         self.inbox.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The loop has ended (however: even by a bug's panic): callers blocked on the inbox or
+    /// the outcome queue are released, and no command is read any more.
+    fn release(&self, outcomes: Option<&OutcomeQueue<M::Outcome>>) {
+        let mut inbox = self.inbox();
+        inbox.closed = true;
+        inbox.finished = true;
+        inbox.commands.clear();
+        drop(inbox);
+        self.not_full.notify_all();
+        if let Some(queue) = outcomes {
+            queue.end();
+        }
     }
 }
 
@@ -169,15 +185,7 @@ struct Engine<M: Machine> {
 impl<M: Machine> Drop for Engine<M> {
     /// However the loop ends (even by a bug's panic), callers are released.
     fn drop(&mut self) {
-        let mut inbox = self.shared.inbox();
-        inbox.closed = true;
-        inbox.finished = true;
-        inbox.commands.clear();
-        drop(inbox);
-        self.shared.not_full.notify_all();
-        if let Some(queue) = &self.outcomes {
-            queue.end();
-        }
+        self.shared.release(self.outcomes.as_deref());
     }
 }
 
@@ -462,24 +470,9 @@ impl<M: Machine> Engine<M> {
             queue.end();
         }
         info!(settled, unsent = unsent.len(), "closed");
-        let mut replies = self.closing.take().map(|closing| closing.replies).unwrap_or_default();
-        for command in commands {
-            match command {
-                Command::Close { reply, .. } => replies.push(reply),
-                Command::Flush { reply, .. } => {
-                    let _ = reply.send(Summary { settled: false, unsent: Vec::new() });
-                }
-                Command::Subscribe(queue) => queue.end(),
-            }
-        }
-        for flush in self.flushes.drain(..) {
-            let _ = flush.reply.send(Summary { settled: false, unsent: Vec::new() });
-        }
-        // The first closer gets the unsent items back; later ones learn the same verdict.
-        for (number, reply) in replies.into_iter().enumerate() {
-            let unsent = if number == 0 { mem::take(&mut unsent) } else { Vec::new() };
-            let _ = reply.send(Summary { settled, unsent });
-        }
+        let replies = self.closing.take().map(|closing| closing.replies).unwrap_or_default();
+        let flushes = self.flushes.drain(..).map(|flush| flush.reply);
+        answer_closers(commands, replies, flushes, Summary { settled, unsent: mem::take(&mut unsent) });
     }
 
     /// Lifts the outcome queue's bound for the final delivery.
@@ -487,6 +480,31 @@ impl<M: Machine> Engine<M> {
         if let Some(queue) = &self.outcomes {
             queue.unbound();
         }
+    }
+}
+
+/// At the end of a loop: answers the closers (the first gets the unsent items back; later ones
+/// learn the same verdict), tells pending flushes they did not settle, ends late subscriptions.
+fn answer_closers<K: Kinds>(
+    commands: Vec<Command<K>>,
+    mut replies: Vec<SyncSender<Summary<K::Item>>>,
+    flushes: impl Iterator<Item = SyncSender<Summary<K::Item>>>,
+    summary: Summary<K::Item>,
+) {
+    let mut flush_replies: Vec<_> = flushes.collect();
+    for command in commands {
+        match command {
+            Command::Close { reply, .. } => replies.push(reply),
+            Command::Flush { reply, .. } => flush_replies.push(reply),
+            Command::Subscribe(queue) => queue.end(),
+        }
+    }
+    for reply in flush_replies {
+        let _ = reply.send(Summary { settled: false, unsent: Vec::new() });
+    }
+    let Summary { settled, mut unsent } = summary;
+    for reply in replies {
+        let _ = reply.send(Summary { settled, unsent: mem::take(&mut unsent) });
     }
 }
 

@@ -2,8 +2,9 @@
 //! means.
 //!
 //! Like the binary codec at the crate root, this module is pure. It turns notifications into
-//! [`Request`] descriptions (method, path, headers in order with an HPACK indexing hint each,
-//! and the body) that an HTTP/2 connection writes as they are, and turns what the connection
+//! [`apns_h2::Request`]s (method, path, headers in order with the HPACK
+//! [`Indexing`](apns_h2::Indexing) Apple advises for each, and the body) that an
+//! [`apns_h2::Connection`] writes as they are, and turns what the connection
 //! received (status, header fields, body, GOAWAY debug data) into a [`Response`] with the
 //! [`Classification`] a delivery layer acts on. Provider tokens (the JWT) live in the
 //! `apns-auth` crate; this module only carries their [`Authorization`] header.
@@ -25,8 +26,9 @@
 //!     .topic(app.topic_for(&PushType::ALERT).unwrap())
 //!     .priority(Priority::Low)
 //!     .build()?;
-//! let request = notification.request(None); // certificate auth: no authorization header
-//! assert_eq!(request.header("apns-priority"), Some(&b"1"[..]));
+//! let authority = apns_h2::HeaderValue::from_static("api.push.apple.com");
+//! let request = notification.request(&authority, None); // certificate auth: no authorization
+//! assert_eq!(request.header_value("apns-priority").map(|v| v.as_bytes()), Some(&b"1"[..]));
 //!
 //! let headers = [(&b"apns-id"[..], &b"eabeae54-14a8-11e5-b60b-1697f925ec7b"[..])];
 //! let response = Response::parse(410, headers, br#"{"reason":"Unregistered","timestamp":1700000000000}"#);
@@ -50,7 +52,7 @@ mod response;
 mod values;
 
 pub use device_token::HexDeviceToken;
-pub use header::{Authorization, Header, Indexing, LiteralKind, Method, Request};
+pub use header::Authorization;
 pub use id::{ApnsId, ApnsIdGenerator, InvalidApnsId};
 pub use push_type::{InvalidValue, PushType};
 pub use reason::{classify_status, Classification, Reason};

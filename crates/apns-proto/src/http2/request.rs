@@ -1,9 +1,10 @@
 //! What to send: device notifications, broadcasts and channel-management requests, each turned
 //! into a [`Request`] for the HTTP/2 layer.
 
+use apns_h2::{HeaderName, HeaderValue, Indexing, Request};
 use bytes::{Bytes, BytesMut};
 
-use super::header::{self, Authorization, Header, Indexing, Method, Request};
+use super::header::{self, Authorization};
 use super::id::{ApnsId, ApnsIdGenerator};
 use super::values::{BundleId, ChannelId, CollapseId, Topic};
 use super::{HexDeviceToken, PushType};
@@ -27,9 +28,10 @@ use crate::{EncodedPayload, Expiry, Priority};
 ///     .topic(app.topic_for(&PushType::ALERT).unwrap())
 ///     .build()?;
 /// notification.ensure_id(&mut ApnsIdGenerator::new([1; 16]));
-/// let request = notification.request(Some(&Authorization::bearer("eyJ...")));
-/// assert_eq!(&request.path[..], &b"/3/device/00fc13adff785122b4ad28809a3420982341241421348097878e577c991de8f0"[..]);
-/// assert_eq!(request.header("apns-topic"), Some(&b"com.example.MyApp"[..]));
+/// let authority = apns_h2::HeaderValue::from_static("api.push.apple.com");
+/// let request = notification.request(&authority, Some(&Authorization::bearer("eyJ...")?));
+/// assert_eq!(request.path().as_bytes(), &b"/3/device/00fc13adff785122b4ad28809a3420982341241421348097878e577c991de8f0"[..]);
+/// assert_eq!(request.header_value("apns-topic").map(|v| v.as_bytes()), Some(&b"com.example.MyApp"[..]));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -166,10 +168,12 @@ impl DeviceNotification {
         *self.id.get_or_insert_with(|| ids.next_id())
     }
 
-    /// The request: `authorization` (token auth only), `apns-id`, `apns-push-type`,
-    /// `apns-expiration`, `apns-priority`, `apns-topic`, `apns-collapse-id` (each when set), in
-    /// the order of Apple's example.
-    pub fn request(&self, authorization: Option<&Authorization>) -> Request {
+    /// The request to `authority` (the gateway host): `authorization` (token auth only),
+    /// `apns-id`, `apns-push-type`, `apns-expiration`, `apns-priority`, `apns-topic`,
+    /// `apns-collapse-id` (each when set), in the order of Apple's example, each with the HPACK
+    /// indexing Apple advises: repeating values incremental, unique values
+    /// [`NameOnly`](Indexing::NameOnly), the device `:path` not indexed.
+    pub fn request(&self, authority: &HeaderValue, authorization: Option<&Authorization>) -> Request {
         // The values unique to this request (path, id, expiry) share one allocation.
         let token = self.token.as_str();
         let mut unique = BytesMut::with_capacity(DEVICE_PATH.len() + token.len() + ApnsId::TEXT_LEN + 10);
@@ -185,50 +189,52 @@ impl DeviceNotification {
         }
         let unique = unique.freeze();
 
-        let mut headers = Vec::with_capacity(7);
+        let mut request = Request::post(authority.clone(), value(unique.slice(..path_end)))
+            .path_indexing(Indexing::WithoutIndexing)
+            .body(self.payload.clone().into_bytes());
         if let Some(authorization) = authorization {
-            headers.push(authorization.header());
+            push_authorization(&mut request, authorization);
         }
         if self.id.is_some() {
-            headers.push(Header {
-                name: header::APNS_ID,
-                value: unique.slice(path_end..id_end),
-                indexing: Indexing::NAME_ONLY,
-            });
+            request.push_header(APNS_ID, value(unique.slice(path_end..id_end)), Indexing::NameOnly);
         }
-        headers.push(push_type_header(&self.push_type));
+        push_type_header(&mut request, &self.push_type);
         if self.expiration.is_some() {
-            headers.push(Header {
-                name: header::APNS_EXPIRATION,
-                value: unique.slice(id_end..),
-                indexing: Indexing::NAME_ONLY,
-            });
+            request.push_header(APNS_EXPIRATION, value(unique.slice(id_end..)), Indexing::NameOnly);
         }
         if let Some(priority) = self.priority {
-            headers.push(priority_header(priority));
+            push_priority(&mut request, priority);
         }
         if let Some(topic) = &self.topic {
-            headers.push(Header {
-                name: header::APNS_TOPIC,
-                value: topic.bytes(),
-                indexing: Indexing::INDEXED,
-            });
+            request.push_header(APNS_TOPIC, value(topic.bytes()), Indexing::Incremental);
         }
         if let Some(collapse_id) = &self.collapse_id {
-            headers.push(Header {
-                name: header::APNS_COLLAPSE_ID,
-                value: collapse_id.bytes(),
-                indexing: Indexing::NAME_ONLY,
-            });
+            request.push_header(APNS_COLLAPSE_ID, value(collapse_id.bytes()), Indexing::NameOnly);
         }
-        Request {
-            method: Method::Post,
-            path: unique.slice(..path_end),
-            path_indexing: Indexing::NOT_INDEXED,
-            headers,
-            body: self.payload.clone().into_bytes(),
-        }
+        request
     }
+}
+
+const AUTHORIZATION: HeaderName = HeaderName::from_static(header::AUTHORIZATION);
+const APNS_ID: HeaderName = HeaderName::from_static(header::APNS_ID);
+const APNS_PUSH_TYPE: HeaderName = HeaderName::from_static(header::APNS_PUSH_TYPE);
+const APNS_EXPIRATION: HeaderName = HeaderName::from_static(header::APNS_EXPIRATION);
+const APNS_PRIORITY: HeaderName = HeaderName::from_static(header::APNS_PRIORITY);
+const APNS_TOPIC: HeaderName = HeaderName::from_static(header::APNS_TOPIC);
+const APNS_COLLAPSE_ID: HeaderName = HeaderName::from_static(header::APNS_COLLAPSE_ID);
+const APNS_CHANNEL_ID: HeaderName = HeaderName::from_static(header::APNS_CHANNEL_ID);
+const APNS_REQUEST_ID: HeaderName = HeaderName::from_static(header::APNS_REQUEST_ID);
+
+/// A header value from bytes this module's types already restrict to visible ASCII (tokens in
+/// hex, ids, decimal numbers, topics, collapse and channel ids), which HTTP/2 always accepts.
+/// The empty fallback is unreachable; it keeps a library call from panicking.
+fn value(bytes: Bytes) -> HeaderValue {
+    HeaderValue::new(bytes).unwrap_or(HeaderValue::from_static(""))
+}
+
+fn push_authorization(request: &mut Request, authorization: &Authorization) {
+    // Valid for 20 to 60 minutes and shared by every request: indexed once, then one byte.
+    request.push_header(AUTHORIZATION, authorization.value().clone(), Indexing::Incremental);
 }
 
 const DEVICE_PATH: &[u8] = b"/3/device/";
@@ -249,34 +255,31 @@ fn write_decimal(out: &mut BytesMut, mut value: u32) {
     out.extend_from_slice(&digits[start..]);
 }
 
-fn id_header(name: &'static str, id: ApnsId) -> Header {
-    Header { name, value: Bytes::copy_from_slice(&id.to_text()), indexing: Indexing::NAME_ONLY }
+fn push_id(request: &mut Request, name: HeaderName, id: ApnsId) {
+    request.push_header(name, value(Bytes::copy_from_slice(&id.to_text())), Indexing::NameOnly);
 }
 
-fn push_type_header(push_type: &PushType) -> Header {
-    let value = match push_type.static_name() {
+fn push_type_header(request: &mut Request, push_type: &PushType) {
+    let bytes = match push_type.static_name() {
         // Documented types are 'static: no allocation.
         Some(name) => Bytes::from_static(name.as_bytes()),
         None => Bytes::copy_from_slice(push_type.as_str().as_bytes()),
     };
-    Header { name: header::APNS_PUSH_TYPE, value, indexing: Indexing::INDEXED }
+    request.push_header(APNS_PUSH_TYPE, value(bytes), Indexing::Incremental);
 }
 
-fn expiration_header(expiry: Expiry) -> Header {
-    let value = if expiry == Expiry::IMMEDIATE {
+fn push_expiration(request: &mut Request, expiry: Expiry) {
+    let bytes = if expiry == Expiry::IMMEDIATE {
         Bytes::from_static(b"0")
     } else {
         Bytes::from(expiry.unix_seconds().to_string())
     };
-    Header { name: header::APNS_EXPIRATION, value, indexing: Indexing::NAME_ONLY }
+    request.push_header(APNS_EXPIRATION, value(bytes), Indexing::NameOnly);
 }
 
-fn priority_header(priority: Priority) -> Header {
-    Header {
-        name: header::APNS_PRIORITY,
-        value: Bytes::from_static(priority.header_value().as_bytes()),
-        indexing: Indexing::INDEXED,
-    }
+fn push_priority(request: &mut Request, priority: Priority) {
+    let bytes = Bytes::from_static(priority.header_value().as_bytes());
+    request.push_header(APNS_PRIORITY, value(bytes), Indexing::Incremental);
 }
 
 /// A Live Activity update to every device subscribed to a channel (iOS 18):
@@ -333,6 +336,11 @@ impl BroadcastNotification {
         &self.channel
     }
 
+    /// The expiry, if set.
+    pub fn expiration(&self) -> Option<Expiry> {
+        self.expiration
+    }
+
     /// The `apns-request-id`, if set or generated.
     pub fn request_id(&self) -> Option<ApnsId> {
         self.request_id
@@ -343,37 +351,35 @@ impl BroadcastNotification {
         *self.request_id.get_or_insert_with(|| ids.next_id())
     }
 
-    /// The request: `authorization`, `apns-request-id`, `apns-push-type: liveactivity`,
-    /// `apns-channel-id`, `apns-expiration`, `apns-priority` (each when set).
-    pub fn request(&self, authorization: Option<&Authorization>) -> Request {
-        let mut headers = Vec::with_capacity(6);
+    /// The request to `authority`: `authorization`, `apns-request-id`,
+    /// `apns-push-type: liveactivity`, `apns-channel-id`, `apns-expiration`, `apns-priority`
+    /// (each when set).
+    pub fn request(&self, authority: &HeaderValue, authorization: Option<&Authorization>) -> Request {
+        let path = value(Bytes::from(format!("/4/broadcasts/apps/{}", self.bundle_id.as_str())));
+        let mut request = Request::post(authority.clone(), path)
+            .path_indexing(Indexing::Incremental)
+            .body(self.payload.clone().into_bytes());
         if let Some(authorization) = authorization {
-            headers.push(authorization.header());
+            push_authorization(&mut request, authorization);
         }
         if let Some(id) = self.request_id {
-            headers.push(id_header(header::APNS_REQUEST_ID, id));
+            push_id(&mut request, APNS_REQUEST_ID, id);
         }
-        headers.push(push_type_header(&PushType::LIVE_ACTIVITY));
-        headers.push(channel_header(&self.channel));
+        push_type_header(&mut request, &PushType::LIVE_ACTIVITY);
+        push_channel(&mut request, &self.channel);
         if let Some(expiry) = self.expiration {
-            headers.push(expiration_header(expiry));
+            push_expiration(&mut request, expiry);
         }
         if let Some(priority) = self.priority {
-            headers.push(priority_header(priority));
+            push_priority(&mut request, priority);
         }
-        Request {
-            method: Method::Post,
-            path: Bytes::from(format!("/4/broadcasts/apps/{}", self.bundle_id.as_str())),
-            path_indexing: Indexing::INDEXED,
-            headers,
-            body: self.payload.clone().into_bytes(),
-        }
+        request
     }
 }
 
-fn channel_header(channel: &ChannelId) -> Header {
+fn push_channel(request: &mut Request, channel: &ChannelId) {
     // Apple: a broadcast channel id "might not change often and can be indexed".
-    Header { name: header::APNS_CHANNEL_ID, value: channel.bytes(), indexing: Indexing::INDEXED }
+    request.push_header(APNS_CHANNEL_ID, value(channel.bytes()), Indexing::Incremental);
 }
 
 /// A channel's message storage policy (`message-storage-policy`). An open newtype.
@@ -432,37 +438,30 @@ impl ChannelRequest {
         *self.request_id.get_or_insert_with(|| ids.next_id())
     }
 
-    /// The request.
-    pub fn request(&self, authorization: Option<&Authorization>) -> Request {
-        let mut headers = Vec::with_capacity(3);
-        if let Some(authorization) = authorization {
-            headers.push(authorization.header());
-        }
-        if let Some(id) = self.request_id {
-            headers.push(id_header(header::APNS_REQUEST_ID, id));
-        }
-        let (method, resource, body) = match &self.operation {
+    /// The request to `authority` (a channel-management host).
+    pub fn request(&self, authority: &HeaderValue, authorization: Option<&Authorization>) -> Request {
+        let (method, resource, body, channel) = match &self.operation {
             ChannelOperation::Create(policy) => {
                 let body = format!(r#"{{"message-storage-policy":{},"push-type":"LiveActivity"}}"#, policy.0);
-                (Method::Post, "channels", Bytes::from(body))
+                (Request::POST, "channels", Bytes::from(body), None)
             }
-            ChannelOperation::Read(channel) => {
-                headers.push(channel_header(channel));
-                (Method::Get, "channels", Bytes::new())
-            }
-            ChannelOperation::Delete(channel) => {
-                headers.push(channel_header(channel));
-                (Method::Delete, "channels", Bytes::new())
-            }
-            ChannelOperation::ListAll => (Method::Get, "all-channels", Bytes::new()),
+            ChannelOperation::Read(channel) => (Request::GET, "channels", Bytes::new(), Some(channel)),
+            ChannelOperation::Delete(channel) => (Request::DELETE, "channels", Bytes::new(), Some(channel)),
+            ChannelOperation::ListAll => (Request::GET, "all-channels", Bytes::new(), None),
         };
-        Request {
-            method,
-            path: Bytes::from(format!("/1/apps/{}/{resource}", self.bundle_id.as_str())),
-            path_indexing: Indexing::INDEXED,
-            headers,
-            body,
+        let path = value(Bytes::from(format!("/1/apps/{}/{resource}", self.bundle_id.as_str())));
+        let mut request =
+            Request::new(method, authority.clone(), path).path_indexing(Indexing::Incremental).body(body);
+        if let Some(authorization) = authorization {
+            push_authorization(&mut request, authorization);
         }
+        if let Some(id) = self.request_id {
+            push_id(&mut request, APNS_REQUEST_ID, id);
+        }
+        if let Some(channel) = channel {
+            push_channel(&mut request, channel);
+        }
+        request
     }
 }
 

@@ -2,6 +2,7 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
+use apns_h2::{HeaderValue, Indexing, Request};
 use bytes::Bytes;
 use proptest::prelude::*;
 
@@ -14,8 +15,15 @@ fn hello() -> crate::EncodedPayload {
     Payload::new().alert("Hello").encode(PayloadLimit::HTTP2).unwrap()
 }
 
-fn names(request: &Request) -> Vec<&'static str> {
-    request.headers.iter().map(|header| header.name).collect()
+const AUTHORITY: HeaderValue = HeaderValue::from_static("api.push.apple.com");
+
+fn names(request: &Request) -> Vec<&str> {
+    request.headers().map(|(field, _)| field.name.as_str()).collect()
+}
+
+/// The value of `name`, as bytes.
+fn header<'a>(request: &'a Request, name: &str) -> Option<&'a [u8]> {
+    request.header_value(name).map(HeaderValue::as_bytes)
 }
 
 /// Apple's sample request ("Sending notification requests to APNs"), header for header.
@@ -28,25 +36,27 @@ fn apples_sample_request() {
         .topic(Topic::new("com.example.MyApp").unwrap())
         .build()
         .unwrap();
-    let authorization = Authorization::bearer("eyAia2lkIjogIjhZTDNHM1JSWDciIH0.e30.sig");
-    let request = notification.request(Some(&authorization));
-    assert_eq!(request.method.as_str(), "POST");
-    assert_eq!(&request.path[..], format!("/3/device/{TOKEN}").as_bytes());
-    assert_eq!(request.path_indexing, Indexing::NOT_INDEXED);
+    let authorization = Authorization::bearer("eyAia2lkIjogIjhZTDNHM1JSWDciIH0.e30.sig").unwrap();
+    let request = notification.request(&AUTHORITY, Some(&authorization));
+    assert_eq!(request.method().as_bytes(), b"POST");
+    assert_eq!(request.authority(), &AUTHORITY);
+    assert_eq!(request.path().as_bytes(), format!("/3/device/{TOKEN}").as_bytes());
+    let path_indexing = request.fields().nth(3).map(|(_, indexing)| *indexing);
+    assert_eq!(path_indexing, Some(Indexing::WithoutIndexing));
     let expected: [(&str, &[u8], Indexing); 6] = [
-        ("authorization", b"bearer eyAia2lkIjogIjhZTDNHM1JSWDciIH0.e30.sig", Indexing::INDEXED),
-        ("apns-id", b"eabeae54-14a8-11e5-b60b-1697f925ec7b", Indexing::NAME_ONLY),
-        ("apns-push-type", b"alert", Indexing::INDEXED),
-        ("apns-expiration", b"0", Indexing::NAME_ONLY),
-        ("apns-priority", b"10", Indexing::INDEXED),
-        ("apns-topic", b"com.example.MyApp", Indexing::INDEXED),
+        ("authorization", b"bearer eyAia2lkIjogIjhZTDNHM1JSWDciIH0.e30.sig", Indexing::Incremental),
+        ("apns-id", b"eabeae54-14a8-11e5-b60b-1697f925ec7b", Indexing::NameOnly),
+        ("apns-push-type", b"alert", Indexing::Incremental),
+        ("apns-expiration", b"0", Indexing::NameOnly),
+        ("apns-priority", b"10", Indexing::Incremental),
+        ("apns-topic", b"com.example.MyApp", Indexing::Incremental),
     ];
-    assert_eq!(request.headers.len(), expected.len());
-    for (header, (name, value, indexing)) in request.headers.iter().zip(expected) {
-        assert_eq!((header.name, &header.value[..], header.indexing), (name, value, indexing));
+    assert_eq!(request.headers().count(), expected.len());
+    for ((field, indexing), (name, value, expected)) in request.headers().zip(expected) {
+        assert_eq!((field.name.as_str(), field.value.as_bytes(), *indexing), (name, value, expected));
     }
-    assert_eq!(&request.body[..], br#"{"aps":{"alert":"Hello"}}"#);
-    let debug = format!("{request:?}");
+    assert_eq!(&request.body_bytes()[..], br#"{"aps":{"alert":"Hello"}}"#);
+    let debug = format!("{authorization:?}");
     assert!(!debug.contains("eyAia2lk"), "{debug}");
     assert!(debug.contains("<redacted>"));
 }
@@ -55,30 +65,26 @@ fn apples_sample_request() {
 fn certificate_auth_sends_no_authorization_and_optional_headers_only_when_set() {
     let notification =
         DeviceNotification::builder(TOKEN.parse().unwrap(), PushType::ALERT, hello()).build().unwrap();
-    assert_eq!(names(&notification.request(None)), ["apns-push-type"]);
+    assert_eq!(names(&notification.request(&AUTHORITY, None)), ["apns-push-type"]);
 }
 
 #[test]
 fn hpack_hints_follow_apples_advice() {
-    // Unique values: the name enters the table once, the values never.
-    assert_eq!(Indexing::NAME_ONLY.kind(false), LiteralKind::IncrementalIndexing);
-    assert_eq!(Indexing::NAME_ONLY.kind(true), LiteralKind::WithoutIndexing);
-    assert_eq!(Indexing::NOT_INDEXED.kind(false), LiteralKind::WithoutIndexing);
-    assert_eq!(Indexing::INDEXED.kind(true), LiteralKind::IncrementalIndexing);
+    // Unique values: the name enters the table once, the values never (apns-h2's NameOnly).
     let notification = DeviceNotification::builder(TOKEN.parse().unwrap(), PushType::ALERT, hello())
         .collapse_id(CollapseId::new("score").unwrap())
         .expiration(Expiry::from_unix_seconds(1_700_000_000))
         .build()
         .unwrap();
-    let request = notification.request(None);
-    for header in &request.headers {
-        let expected = match header.name {
-            "apns-id" | "apns-expiration" | "apns-collapse-id" => Indexing::NAME_ONLY,
-            _ => Indexing::INDEXED,
+    let request = notification.request(&AUTHORITY, None);
+    for (field, indexing) in request.headers() {
+        let expected = match field.name.as_str() {
+            "apns-id" | "apns-expiration" | "apns-collapse-id" => Indexing::NameOnly,
+            _ => Indexing::Incremental,
         };
-        assert_eq!(header.indexing, expected, "{}", header.name);
+        assert_eq!(*indexing, expected, "{}", field.name);
     }
-    assert_eq!(request.header("apns-expiration"), Some(&b"1700000000"[..]));
+    assert_eq!(header(&request, "apns-expiration"), Some(&b"1700000000"[..]));
 }
 
 #[test]
@@ -98,7 +104,7 @@ fn builder_checks_what_apple_would_reject() {
     );
     let background = DeviceNotification::builder(token, PushType::BACKGROUND, hello()).build().unwrap();
     assert_eq!(background.priority(), Some(Priority::PowerConsiderate));
-    assert_eq!(background.request(None).header("apns-priority"), Some(&b"5"[..]));
+    assert_eq!(header(&background.request(&AUTHORITY, None), "apns-priority"), Some(&b"5"[..]));
 }
 
 #[test]
@@ -108,7 +114,7 @@ fn ensure_id_generates_once() {
         DeviceNotification::builder(TOKEN.parse().unwrap(), PushType::ALERT, hello()).build().unwrap();
     let id = notification.ensure_id(&mut ids);
     assert_eq!(notification.ensure_id(&mut ids), id);
-    assert_eq!(notification.request(None).header("apns-id"), Some(&id.to_text()[..]));
+    assert_eq!(header(&notification.request(&AUTHORITY, None), "apns-id"), Some(&id.to_text()[..]));
 }
 
 #[test]
@@ -122,33 +128,38 @@ fn broadcast_and_channel_requests() {
             .with_request_id("2288cf3f-70d8-46a6-97d7-dd5d00867127".parse().unwrap())
             .with_expiration(Expiry::IMMEDIATE)
             .with_priority(Priority::PowerConsiderate);
-    let request = broadcast.request(None);
-    assert_eq!(&request.path[..], b"/4/broadcasts/apps/com.example.MyApp");
+    let request = broadcast.request(&AUTHORITY, None);
+    assert_eq!(request.path().as_bytes(), b"/4/broadcasts/apps/com.example.MyApp");
     assert_eq!(
         names(&request),
         ["apns-request-id", "apns-push-type", "apns-channel-id", "apns-expiration", "apns-priority"]
     );
-    assert_eq!(request.header("apns-push-type"), Some(&b"liveactivity"[..]));
-    assert_eq!(request.header("apns-channel-id"), Some(&b"dHN0LXNyY2gtY2hubA=="[..]));
+    assert_eq!(header(&request, "apns-push-type"), Some(&b"liveactivity"[..]));
+    assert_eq!(header(&request, "apns-channel-id"), Some(&b"dHN0LXNyY2gtY2hubA=="[..]));
 
     let create =
         ChannelRequest::new(app.clone(), ChannelOperation::Create(MessageStoragePolicy::MOST_RECENT));
-    let request = create.request(None);
+    let request = create.request(&AUTHORITY, None);
     assert_eq!(
-        (request.method, &request.path[..]),
-        (Method::Post, &b"/1/apps/com.example.MyApp/channels"[..])
+        (request.method(), request.path().as_bytes()),
+        (&Request::POST, &b"/1/apps/com.example.MyApp/channels"[..])
     );
-    let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
+    let body: serde_json::Value = serde_json::from_slice(request.body_bytes()).unwrap();
     assert_eq!(body, serde_json::json!({"message-storage-policy": 1, "push-type": "LiveActivity"}));
-    let read = ChannelRequest::new(app.clone(), ChannelOperation::Read(channel.clone())).request(None);
+    let read =
+        ChannelRequest::new(app.clone(), ChannelOperation::Read(channel.clone())).request(&AUTHORITY, None);
     assert_eq!(
-        (read.method, read.header("apns-channel-id").is_some(), read.body.len()),
-        (Method::Get, true, 0)
+        (read.method(), read.header_value("apns-channel-id").is_some(), read.body_bytes().len()),
+        (&Request::GET, true, 0)
     );
-    let delete = ChannelRequest::new(app.clone(), ChannelOperation::Delete(channel)).request(None);
-    assert_eq!(delete.method, Method::Delete);
-    let list = ChannelRequest::new(app, ChannelOperation::ListAll).request(None);
-    assert_eq!((list.method, &list.path[..]), (Method::Get, &b"/1/apps/com.example.MyApp/all-channels"[..]));
+    let delete =
+        ChannelRequest::new(app.clone(), ChannelOperation::Delete(channel)).request(&AUTHORITY, None);
+    assert_eq!(delete.method(), &Request::DELETE);
+    let list = ChannelRequest::new(app, ChannelOperation::ListAll).request(&AUTHORITY, None);
+    assert_eq!(
+        (list.method(), list.path().as_bytes()),
+        (&Request::GET, &b"/1/apps/com.example.MyApp/all-channels"[..])
+    );
 }
 
 #[test]
@@ -302,30 +313,31 @@ proptest! {
             }
             Err(other) => return Err(TestCaseError::fail(other.to_string())),
         };
-        let authorization = jwt.as_deref().map(Authorization::bearer);
-        let request = notification.request(authorization.as_ref());
+        let authorization = jwt.as_deref().map(|jwt| Authorization::bearer(jwt).unwrap());
+        let request = notification.request(&AUTHORITY, authorization.as_ref());
         let path = format!("/3/device/{token}");
-        prop_assert_eq!(&request.path[..], path.as_bytes());
+        prop_assert_eq!(request.path().as_bytes(), path.as_bytes());
         let mut seen = std::collections::HashSet::new();
-        for header in &request.headers {
-            prop_assert!(seen.insert(header.name), "{} twice", header.name);
-            prop_assert!(header.name.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'));
-            prop_assert!(!header.value.is_empty());
-            prop_assert!(header.value.iter().all(|&b| b == b' ' || b.is_ascii_graphic()));
-            prop_assert!(header.value[0] != b' ' && header.value[header.value.len() - 1] != b' ');
+        for (field, _) in request.headers() {
+            let (name, value) = (field.name.as_str(), field.value.as_bytes());
+            prop_assert!(seen.insert(name), "{} twice", name);
+            prop_assert!(name.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'));
+            prop_assert!(!value.is_empty());
+            prop_assert!(value.iter().all(|&b| b == b' ' || b.is_ascii_graphic()));
+            prop_assert!(value[0] != b' ' && value[value.len() - 1] != b' ');
         }
-        prop_assert_eq!(request.header("apns-id").map(|v| ApnsId::parse(v).unwrap()), id.map(ApnsId::from_u128));
-        prop_assert_eq!(request.header("apns-push-type"), Some(push_type.as_str().as_bytes()));
+        prop_assert_eq!(header(&request, "apns-id").map(|v| ApnsId::parse(v).unwrap()), id.map(ApnsId::from_u128));
+        prop_assert_eq!(header(&request, "apns-push-type"), Some(push_type.as_str().as_bytes()));
         prop_assert_eq!(
-            request.header("apns-expiration").map(|v| std::str::from_utf8(v).unwrap().parse::<u32>().unwrap()),
+            header(&request, "apns-expiration").map(|v| std::str::from_utf8(v).unwrap().parse::<u32>().unwrap()),
             expiry
         );
-        prop_assert_eq!(request.header("apns-priority").and_then(Priority::from_header_value), notification.priority());
-        prop_assert_eq!(request.header("apns-topic"), topic.as_deref().map(str::as_bytes));
-        prop_assert_eq!(request.header("apns-collapse-id"), collapse.as_deref().map(str::as_bytes));
+        prop_assert_eq!(header(&request, "apns-priority").and_then(Priority::from_header_value), notification.priority());
+        prop_assert_eq!(header(&request, "apns-topic"), topic.as_deref().map(str::as_bytes));
+        prop_assert_eq!(header(&request, "apns-collapse-id"), collapse.as_deref().map(str::as_bytes));
         let expected_auth = jwt.as_ref().map(|jwt| format!("bearer {jwt}"));
-        prop_assert_eq!(request.header("authorization"), expected_auth.as_deref().map(str::as_bytes));
-        prop_assert_eq!(request.body.clone(), Bytes::from_static(br#"{"aps":{"alert":"Hello"}}"#));
+        prop_assert_eq!(header(&request, "authorization"), expected_auth.as_deref().map(str::as_bytes));
+        prop_assert_eq!(request.body_bytes().clone(), Bytes::from_static(br#"{"aps":{"alert":"Hello"}}"#));
     }
 
     /// Any error body serde_json writes reads back; documented reasons keep their class.

@@ -1,0 +1,375 @@
+//! Scenarios from issue 15, each under simulated time.
+
+use apns_h2::GoAway;
+use apns_proto::http2::Reason;
+use apns_proto::Expiry;
+
+use super::*;
+
+fn one_connection() -> DeliveryConfig {
+    let mut config = config();
+    config.connections = 1;
+    config
+}
+
+fn all_accepted(sim: &Sim) -> bool {
+    sim.reports.iter().all(|r| matches!(r.outcome, Outcome::Accepted { .. }))
+}
+
+#[test]
+fn accepted_and_rejected() {
+    let mut sim = Sim::new(config());
+    sim.send(10);
+    let mut n = 0;
+    sim.run(10, |request| {
+        n += 1;
+        if n % 2 == 0 {
+            ok(request)
+        } else {
+            reject(410, "Unregistered")
+        }
+    });
+    sim.assert_one_report_each();
+    assert_eq!(sim.outcomes().get("accepted"), Some(&5));
+    assert_eq!(sim.outcomes().get("rejected 410"), Some(&5));
+    let accepted = sim.reports.iter().find(|r| matches!(r.outcome, Outcome::Accepted { .. })).unwrap();
+    assert_eq!(accepted.outcome, Outcome::Accepted { apns_id: Some(accepted.apns_id), unique_id: None });
+    assert_eq!(accepted.attempts, 1);
+    assert!(!accepted.possible_duplicate);
+    let stats = sim.d.stats();
+    assert_eq!((stats.accepted, stats.rejected, stats.in_flight, stats.queued), (5, 5, 0, 0));
+    assert_eq!(stats.rejections.get(&Reason::UNREGISTERED), Some(&5));
+    // Two connections, the streams spread over both.
+    assert_eq!(stats.established, 2);
+    assert!(sim.received.values().all(|&n| n == 1));
+}
+
+#[test]
+fn streams_spread_over_the_pool() {
+    let mut sim = Sim::new(config());
+    sim.send(1000);
+    sim.turn();
+    let counts: Vec<usize> = sim.conns.values().map(|c| c.open.len()).collect();
+    assert_eq!(counts, [500, 500]);
+}
+
+#[test]
+fn settings_drop_to_one_and_back() {
+    let mut sim = Sim::new(one_connection());
+    sim.send(1300);
+    sim.turn();
+    let id = sim.first_conn();
+    assert_eq!(sim.open_streams(id), 1000, "our cap");
+    sim.d.handle_stream_limit(sim.now, id, 1);
+    sim.answer_n(id, 10, ok);
+    sim.turn();
+    assert_eq!(sim.open_streams(id), 990, "nothing new above the lowered limit");
+    sim.answer_all(ok);
+    sim.turn();
+    assert_eq!(sim.open_streams(id), 1);
+    for _ in 0..5 {
+        sim.answer_all(ok);
+        sim.turn();
+        assert_eq!(sim.open_streams(id), 1);
+    }
+    sim.d.handle_stream_limit(sim.now, id, 1000);
+    sim.turn();
+    assert_eq!(sim.open_streams(id), 1300 - 1006 + 1);
+    sim.run(10, ok);
+    sim.assert_one_report_each();
+    assert!(all_accepted(&sim));
+}
+
+#[test]
+fn goaway_mid_burst() {
+    let mut sim = Sim::new(one_connection());
+    sim.send(100);
+    sim.turn();
+    let id = sim.first_conn();
+    // Streams 1, 3, ..., 99 (the first 50) were processed; the rest were not.
+    let goaway = GoAway {
+        last_stream_id: StreamId::new(99),
+        code: ErrorCode::NO_ERROR,
+        debug_data: Bytes::from_static(br#"{"reason":"Shutdown"}"#),
+    };
+    sim.d.handle_goaway(sim.now, id, &goaway);
+    sim.answer_n(id, 50, ok);
+    sim.answer_n(id, 50, |_| above_goaway(99));
+    // A replacement opens at once; nothing goes to the draining connection.
+    sim.turn();
+    assert!(sim
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::GoAway { reason: Some(r), .. } if *r == Reason::SHUTDOWN)));
+    assert!(sim.commands.contains(&TransportCommand::Close(id)));
+    sim.run(10, ok);
+    sim.assert_one_report_each();
+    assert!(all_accepted(&sim));
+    assert!(sim.reports.iter().all(|r| !r.possible_duplicate));
+    let stats = sim.d.stats();
+    assert_eq!((stats.goaways, stats.refused_streams, stats.retries), (1, 50, 0));
+    assert_eq!(sim.received.values().filter(|&&n| n == 2).count(), 50);
+}
+
+#[test]
+fn refused_streams_are_sent_again_free() {
+    let mut sim = Sim::new(one_connection());
+    sim.send(20);
+    sim.turn();
+    sim.answer_all(|_| refused());
+    sim.run(10, ok);
+    sim.assert_one_report_each();
+    assert!(all_accepted(&sim));
+    assert!(sim.reports.iter().all(|r| r.attempts == 2 && !r.possible_duplicate));
+    assert_eq!((sim.d.stats().refused_streams, sim.d.stats().retries), (20, 0));
+}
+
+#[test]
+fn connection_death_with_1000_streams_open() {
+    let mut sim = Sim::new(one_connection());
+    sim.send(1000);
+    sim.turn();
+    let id = sim.first_conn();
+    assert_eq!(sim.open_streams(id), 1000);
+    sim.kill(id);
+    // The connection died before any answer: the reconnection backs off.
+    sim.turn();
+    assert!(sim.conns.is_empty());
+    sim.advance_by(Duration::from_millis(200));
+    assert_eq!(sim.conns.len(), 1);
+    sim.run(10, ok);
+    sim.assert_one_report_each();
+    assert!(all_accepted(&sim));
+    assert!(sim.reports.iter().all(|r| r.possible_duplicate && r.attempts == 2));
+    let stats = sim.d.stats();
+    assert_eq!((stats.retries, stats.possible_duplicates), (1000, 1000));
+}
+
+#[test]
+fn too_many_requests_storm_honours_retry_after() {
+    let mut sim = Sim::new(config());
+    sim.send(200);
+    sim.turn();
+    sim.answer_all(|_| response(429, &[("retry-after", "5")], r#"{"reason":"TooManyRequests"}"#));
+    sim.turn();
+    assert!(sim.conns.values().all(|c| c.open.is_empty()), "nothing before retry-after");
+    sim.advance_by(Duration::from_secs(4));
+    assert!(sim.conns.values().all(|c| c.open.is_empty()));
+    sim.advance_by(Duration::from_secs(1));
+    assert_eq!(sim.conns.values().map(|c| c.open.len()).sum::<usize>(), 200);
+    // A second storm, then the retry limit.
+    for _ in 0..3 {
+        sim.answer_all(|_| response(503, &[], r#"{"reason":"ServiceUnavailable"}"#));
+        // Backoff without retry-after: 0.5-1 s, 1-2 s, 2-4 s.
+        sim.advance_by(Duration::from_secs(5));
+    }
+    sim.assert_one_report_each();
+    assert!(sim.reports.iter().all(|r| matches!(
+        &r.outcome,
+        Outcome::Failed(FailReason::RetriesExhausted { last: RetryCause::Status { status: 503, .. } })
+    )));
+    assert_eq!(sim.d.stats().retries, 800);
+}
+
+fn token_policy() -> apns_auth::TokenPolicy {
+    use ring::signature::{EcdsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+    let pkcs8 =
+        EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &ring::rand::SystemRandom::new())
+            .unwrap();
+    let key = apns_auth::SigningKey::from_pkcs8_der(pkcs8.as_ref()).unwrap();
+    let signer = apns_auth::TokenSigner::new(
+        key,
+        apns_auth::KeyId::new("ABC123DEFG").unwrap(),
+        apns_auth::TeamId::new("DEF123GHIJ").unwrap(),
+    );
+    apns_auth::TokenPolicy::new(signer)
+}
+
+#[test]
+fn token_auth_sends_one_stream_until_the_first_success() {
+    let mut sim = Sim::with_auth(one_connection(), Auth::Token(token_policy()));
+    sim.send(100);
+    sim.turn();
+    let id = sim.first_conn();
+    assert_eq!(sim.open_streams(id), 1);
+    assert!(sim.conns[&id].open[0].request.header_value("authorization").is_some());
+    sim.answer_all(ok);
+    sim.turn();
+    assert_eq!(sim.open_streams(id), 99);
+    sim.run(5, ok);
+    sim.assert_one_report_each();
+}
+
+#[test]
+fn expired_token_then_refresh() {
+    let mut sim = Sim::with_auth(one_connection(), Auth::Token(token_policy()));
+    sim.send(10);
+    sim.run(20, ok);
+    assert_eq!(sim.reports.len(), 10);
+    // 30 minutes on, Apple calls the token expired: a new one is allowed (20-minute rule).
+    sim.advance_by(Duration::from_secs(30 * 60));
+    sim.send(5);
+    sim.turn();
+    let id = sim.first_conn();
+    let before = sim.conns[&id].open[0].request.header_value("authorization").cloned();
+    sim.answer_all(|_| reject(403, "ExpiredProviderToken"));
+    sim.turn();
+    let after = sim.conns[&id].open.front().and_then(|s| s.request.header_value("authorization").cloned());
+    assert!(after.is_some() && after != before, "sent again with a new token");
+    sim.run(20, ok);
+    sim.assert_one_report_each();
+    assert!(all_accepted(&sim));
+    assert_eq!(sim.d.stats().token_refreshes, 1);
+    assert!(sim.events.iter().any(|e| matches!(e, Event::TokenRefreshed)));
+}
+
+#[test]
+fn expired_token_too_soon_waits_for_the_twenty_minute_rule() {
+    let mut sim = Sim::with_auth(one_connection(), Auth::Token(token_policy()));
+    sim.send(3);
+    sim.turn();
+    sim.answer_all(|_| reject(403, "ExpiredProviderToken"));
+    sim.advance_by(Duration::from_secs(60));
+    assert!(sim.conns.values().all(|c| c.open.is_empty()), "no new token within 20 minutes");
+    sim.advance_by(Duration::from_secs(20 * 60));
+    sim.run(20, ok);
+    sim.assert_one_report_each();
+    assert!(all_accepted(&sim));
+}
+
+#[test]
+fn credentials_refused_halts_and_fails_the_queue_fast() {
+    let mut config = one_connection();
+    config.max_streams_per_connection = 10;
+    let mut sim = Sim::new(config);
+    sim.send(100);
+    sim.turn();
+    sim.answer_all(|_| reject(403, "BadCertificate"));
+    sim.turn();
+    sim.assert_one_report_each();
+    let halted = sim.events.iter().filter(|e| matches!(e, Event::Halted { .. })).count();
+    assert_eq!(halted, 1);
+    assert!(sim.reports.iter().all(|r| matches!(&r.outcome, Outcome::Failed(FailReason::Halted(HaltReason::Refused(rej))) if rej.reason == Some(Reason::BAD_CERTIFICATE))));
+    assert_eq!(sim.received.len(), 10, "only what was in flight reached Apple");
+    assert!(sim.conns.is_empty(), "connections closed");
+    // While halted, new items fail at once; after resume they go out again.
+    sim.send(1);
+    sim.drain_events();
+    assert_eq!(sim.reports.len(), 101);
+    sim.d.resume(sim.now);
+    sim.send(1);
+    sim.run(5, ok);
+    sim.assert_one_report_each();
+    assert!(matches!(sim.reports.last().unwrap().outcome, Outcome::Accepted { .. }));
+}
+
+#[test]
+fn expiry_passing_during_backoff() {
+    let mut sim = Sim::new(one_connection());
+    let mut soon = notification();
+    soon = DeviceNotification::builder(soon.token().clone(), PushType::ALERT, soon.payload().clone())
+        .expiration(Expiry::from_unix_seconds((EPOCH_SECS + 3) as u32))
+        .build()
+        .unwrap();
+    sim.send_one(soon);
+    sim.send(1);
+    sim.turn();
+    sim.answer_all(|_| response(429, &[("retry-after", "10")], r#"{"reason":"TooManyRequests"}"#));
+    sim.advance_by(Duration::from_secs(11));
+    sim.run(5, ok);
+    sim.assert_one_report_each();
+    assert_eq!(sim.reports[0].outcome, Outcome::Failed(FailReason::ExpiryPassed));
+    assert_eq!(sim.reports[0].tag, 0);
+    assert!(matches!(sim.reports[1].outcome, Outcome::Accepted { .. }));
+    assert_eq!(sim.received.values().copied().collect::<Vec<_>>().iter().sum::<u32>(), 3);
+}
+
+#[test]
+fn response_deadline_cancels_and_resends_marked() {
+    let mut sim = Sim::new(one_connection());
+    sim.send(3);
+    sim.turn();
+    sim.advance_by(Duration::from_secs(30));
+    assert_eq!(sim.commands.iter().filter(|c| matches!(c, TransportCommand::Cancel(..))).count(), 3);
+    sim.run(5, ok);
+    sim.assert_one_report_each();
+    assert!(all_accepted(&sim));
+    assert!(sim.reports.iter().all(|r| r.possible_duplicate && r.attempts == 2));
+    assert_eq!(sim.d.stats().response_timeouts, 3);
+}
+
+#[test]
+fn ping_on_quiet_connections() {
+    let mut sim = Sim::new(one_connection());
+    sim.send(1);
+    sim.run(3, ok);
+    sim.advance_by(Duration::from_secs(61));
+    assert_eq!(sim.commands.iter().filter(|c| matches!(c, TransportCommand::Ping(_))).count(), 1);
+    sim.advance_by(Duration::from_secs(60));
+    assert_eq!(sim.d.stats().pings, 2);
+    assert_eq!(sim.conns.len(), 1, "long-lived connection kept");
+}
+
+#[test]
+fn connect_timeout_backoff_and_reconnect_budget() {
+    let mut sim = Sim::new(one_connection());
+    sim.connect_answers = false;
+    sim.send(5);
+    sim.turn();
+    sim.advance_by(Duration::from_secs(10));
+    assert!(sim.commands.iter().any(|c| matches!(c, TransportCommand::Abort(_))));
+    assert_eq!(sim.d.stats().connect_failures, 1);
+    sim.advance_by(Duration::from_secs(300));
+    sim.assert_one_report_each();
+    assert!(sim.reports.iter().all(|r| r.outcome == Outcome::Failed(FailReason::Unreachable)));
+    assert!(sim.events.iter().any(|e| matches!(e, Event::Unreachable)));
+    // Backoff grows: far fewer attempts than one per connect timeout... and bounded.
+    let connects = sim.d.stats().connects;
+    assert!((5..=31).contains(&connects), "{connects}");
+    // The network comes back: the next item goes out.
+    sim.connect_answers = true;
+    sim.send(1);
+    sim.advance_by(Duration::from_secs(31));
+    sim.run(5, ok);
+    sim.assert_one_report_each();
+    assert!(matches!(sim.reports.last().unwrap().outcome, Outcome::Accepted { .. }));
+}
+
+#[test]
+fn close_finishes_then_closes() {
+    let mut sim = Sim::new(config());
+    sim.send(50);
+    sim.turn();
+    sim.d.close(sim.now);
+    sim.send(1); // after close: abandoned at once
+    sim.run(5, ok);
+    sim.assert_one_report_each();
+    assert_eq!(sim.outcomes().get("accepted"), Some(&50));
+    let late = sim.reports.iter().find(|r| r.tag == 50).unwrap();
+    assert_eq!(late.outcome, Outcome::Failed(FailReason::Abandoned));
+    assert!(matches!(sim.events.last(), Some(Event::Closed)));
+    assert!(sim.conns.is_empty());
+}
+
+#[test]
+fn abandon_fails_everything() {
+    let mut sim = Sim::new(one_connection());
+    sim.send(20);
+    sim.turn();
+    sim.d.abandon(sim.now);
+    sim.turn();
+    sim.assert_one_report_each();
+    assert!(sim.reports.iter().all(|r| r.outcome == Outcome::Failed(FailReason::Abandoned)));
+    assert!(matches!(sim.events.last(), Some(Event::Closed)));
+    assert!(sim.d.is_empty());
+}
+
+#[test]
+fn full_gives_the_item_back() {
+    let mut config = config();
+    config.capacity = 2;
+    let mut sim = Sim::new(config);
+    sim.send(2);
+    let refused = sim.d.send(sim.now, Item::device(notification(), 99)).unwrap_err();
+    assert_eq!(refused.into_item().tag, 99);
+}
