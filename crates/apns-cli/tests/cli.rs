@@ -13,17 +13,12 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 
-const APNS: &str = env!("CARGO_BIN_EXE_apns");
+mod common;
+
+use common::{certs, mock_args, spawn_mock, APNS};
 
 fn temp_dir(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("apns-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
-
-fn certs(dir: &Path) {
-    let status = Command::new(APNS).arg("certs").arg("--out").arg(dir).status().unwrap();
-    assert!(status.success());
+    common::temp_dir("apns-cli", name)
 }
 
 fn client_config(dir: &Path) -> Arc<ClientConfig> {
@@ -72,22 +67,7 @@ struct Mock {
 }
 
 fn start_mock(dir: &Path, extra: &[&str]) -> Mock {
-    let mut child = Command::new(APNS)
-        .arg("mock")
-        .arg("--cert")
-        .arg(dir.join("server.pem"))
-        .arg("--key")
-        .arg(dir.join("server.key"))
-        .arg("--client-ca")
-        .arg(dir.join("ca.pem"))
-        .args(extra)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    stdout.read_line(&mut line).unwrap();
-    let addresses: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let (child, stdout, addresses) = spawn_mock(mock_args(&mut Command::new(APNS), dir).args(extra));
     let addr = |key: &str| addresses[key].as_str().unwrap().parse().unwrap();
     Mock { gateway: addr("gateway"), feedback: addr("feedback"), child, stdout }
 }

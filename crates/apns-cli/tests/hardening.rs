@@ -1,24 +1,19 @@
 //! The `apns` binary under conditions users meet in their own test suites: logs that say why a
 //! connection failed, and the mock's limits (descriptors, idle connections, recording).
 
-use std::io::{BufRead, BufReader};
+use std::io::BufReader;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
 
-const APNS: &str = env!("CARGO_BIN_EXE_apns");
+mod common;
+
+use common::{certs, mock_args, spawn_mock, APNS};
+
 const TOKEN: &str = "b5bb9d8014a0f9b1d61e21e796d78dccdf1352f23cd32812f4850b87b5bb9d80";
 
 fn temp_dir(name: &str) -> PathBuf {
-    let dir =
-        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("apns-hardening-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
-
-fn certs(dir: &Path) {
-    let status = Command::new(APNS).arg("certs").arg("--out").arg(dir).status().unwrap();
-    assert!(status.success());
+    common::temp_dir("apns-hardening", name)
 }
 
 struct Mock {
@@ -38,23 +33,8 @@ fn start_mock(dir: &Path, wrapper: &[&str], extra: &[&str]) -> Mock {
         }
         None => Command::new(APNS),
     };
-    let mut child = command
-        .arg("mock")
-        .arg("--cert")
-        .arg(dir.join("server.pem"))
-        .arg("--key")
-        .arg(dir.join("server.key"))
-        .arg("--client-ca")
-        .arg(dir.join("ca.pem"))
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    stdout.read_line(&mut line).unwrap();
-    let addresses: serde_json::Value = serde_json::from_str(&line).unwrap();
+    mock_args(&mut command, dir).args(extra).stderr(Stdio::piped());
+    let (child, stdout, addresses) = spawn_mock(&mut command);
     let gateway = addresses["gateway"].as_str().unwrap().parse().unwrap();
     Mock { child, stdout, gateway }
 }

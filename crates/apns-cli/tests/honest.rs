@@ -5,13 +5,16 @@
 //! --ignored`).
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-const APNS: &str = env!("CARGO_BIN_EXE_apns");
+mod common;
+
+use common::{certs, client_tls_args, mock_args, spawn_mock, APNS};
+
 const BAD: &str = "baba9d8014a0f9b1d61e21e796d78dccdf1352f23cd32812f4850b87b5bb9dba";
 
 fn good_token(id: u32) -> String {
@@ -24,38 +27,22 @@ struct Run {
 
 impl Run {
     fn new(name: &str) -> Self {
-        let dir =
-            Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("apns-honest-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let status = Command::new(APNS).arg("certs").arg("--out").arg(&dir).status().unwrap();
-        assert!(status.success());
+        let dir = common::temp_dir("apns-honest", name);
+        certs(&dir);
         Self { dir }
     }
 
     /// Starts `apns mock` recording to `record`, with `extra` fault flags.
     fn mock(&self, record: &str, gateway: &str, extra: &[&str]) -> (Child, SocketAddr) {
-        let mut child = Command::new(APNS)
-            .arg("mock")
-            .arg("--cert")
-            .arg(self.dir.join("server.pem"))
-            .arg("--key")
-            .arg(self.dir.join("server.key"))
-            .arg("--client-ca")
-            .arg(self.dir.join("ca.pem"))
+        let mut command = Command::new(APNS);
+        mock_args(&mut command, &self.dir)
             .args(["--gateway", gateway, "--error-delay-ms", "20-80", "--reject"])
             .arg(format!("{BAD}=8"))
             .arg("--record")
             .arg(self.dir.join(record))
             .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        let addresses: serde_json::Value = serde_json::from_str(&line).unwrap();
+            .stderr(Stdio::null());
+        let (child, stdout, addresses) = spawn_mock(&mut command);
         // Keep the pipe open (the mock prints its summary at exit) without reading it.
         std::mem::forget(stdout);
         (child, addresses["gateway"].as_str().unwrap().parse().unwrap())
@@ -75,17 +62,9 @@ impl Run {
 
     fn send_command(&self, gateway: SocketAddr, file: &Path, extra: &[&str]) -> Command {
         let mut command = Command::new(APNS);
-        command
-            .arg("send")
-            .arg("--gateway")
-            .arg(gateway.to_string())
-            .arg("--cert")
-            .arg(self.dir.join("client.pem"))
-            .arg("--key")
-            .arg(self.dir.join("client.key"))
-            .arg("--ca")
-            .arg(self.dir.join("ca.pem"))
-            .args(["--server-name", "localhost", "--json", "--file"])
+        command.arg("send").arg("--gateway").arg(gateway.to_string());
+        client_tls_args(&mut command, &self.dir)
+            .args(["--json", "--file"])
             .arg(file)
             .args(extra)
             .stdin(Stdio::null())

@@ -7,7 +7,10 @@ use std::process::{Command, Output, Stdio};
 use apns::mock::{FeedbackEntry, LocalMock};
 use apns::{DeviceToken, Status};
 
-const APNS: &str = env!("CARGO_BIN_EXE_apns");
+mod common;
+
+use common::APNS;
+
 const GOOD: &str = "b5bb9d8014a0f9b1d61e21e796d78dccdf1352f23cd32812f4850b87b5bb9d80";
 
 fn bad_token() -> DeviceToken {
@@ -33,14 +36,7 @@ fn setup(name: &str) -> Setup {
 
 impl Setup {
     fn tls_args(&self, command: &mut Command) {
-        command
-            .arg("--cert")
-            .arg(self.dir.join("client.pem"))
-            .arg("--key")
-            .arg(self.dir.join("client.key"))
-            .arg("--ca")
-            .arg(self.dir.join("ca.pem"))
-            .args(["--server-name", "localhost"]);
+        common::client_tls_args(command, &self.dir);
     }
 
     fn send(&self, extra: &[&str], stdin: Option<&str>) -> Output {
