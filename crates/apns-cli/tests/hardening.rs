@@ -52,36 +52,31 @@ fn verbose_send_shows_the_tls_alert_of_a_refused_client_certificate() {
     certs(&server);
     certs(&stranger);
     let mock = start_mock(&server, &[], &[]);
-    let output = Command::new(APNS)
-        .args(["send", "-v", "--gateway", &mock.gateway.to_string(), "--server-name", "localhost"])
-        .arg("--cert")
-        .arg(stranger.join("client.pem"))
-        .arg("--key")
-        .arg(stranger.join("client.key"))
-        .arg("--ca")
-        .arg(server.join("ca.pem"))
-        .args(["--token", TOKEN, "--alert", "hi"])
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap();
+    // The stranger's client certificate, which the mock's CA did not sign.
+    let send = |verbose: &[&str]| {
+        Command::new(APNS)
+            .arg("send")
+            .args(verbose)
+            .args(["--gateway", &mock.gateway.to_string(), "--server-name", "localhost"])
+            .arg("--cert")
+            .arg(stranger.join("client.pem"))
+            .arg("--key")
+            .arg(stranger.join("client.key"))
+            .arg("--ca")
+            .arg(server.join("ca.pem"))
+            .args(["--token", TOKEN, "--alert", "hi"])
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap()
+    };
+    let output = send(&["-v"]);
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("refused the client certificate (TLS alert"), "{stderr}");
     assert!(!stderr.contains("\u{1b}["), "no colours when stderr is not a terminal: {stderr}");
 
     // Without -v, the same failure is the one summary line.
-    let quiet = Command::new(APNS)
-        .args(["send", "--gateway", &mock.gateway.to_string(), "--server-name", "localhost"])
-        .arg("--cert")
-        .arg(stranger.join("client.pem"))
-        .arg("--key")
-        .arg(stranger.join("client.key"))
-        .arg("--ca")
-        .arg(server.join("ca.pem"))
-        .args(["--token", TOKEN, "--alert", "hi"])
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap();
+    let quiet = send(&[]);
     let stderr = String::from_utf8_lossy(&quiet.stderr);
     assert!(!stderr.contains("TLS alert"), "{stderr}");
 }
