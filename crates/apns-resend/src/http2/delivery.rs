@@ -381,15 +381,15 @@ impl<U> Delivery<U> {
             return None;
         }
         // Spread: leave the rest to connections with room once this one has its share.
-        let usable: Vec<(usize, usize)> = self
-            .conns
-            .iter()
-            .filter(|c| c.phase == Phase::Established)
-            .map(|c| (c.in_flight, self.budget(c)))
-            .collect();
-        let total: usize = usable.iter().map(|(n, _)| n).sum();
-        let share = (total + self.queue.len() + self.resend.len()).div_ceil(usable.len().max(1));
-        let others_have_room = usable.iter().filter(|(n, b)| n < b).count() > 1;
+        let (mut usable, mut total, mut with_room) = (0usize, 0usize, 0usize);
+        for c in self.conns.iter().filter(|c| c.phase == Phase::Established) {
+            usable += 1;
+            total += c.in_flight;
+            with_room += usize::from(c.in_flight < self.budget(c));
+        }
+        let share = (total + self.queue.len() + self.resend.len()).div_ceil(usable.max(1));
+        // This connection has room (checked above): others too?
+        let others_have_room = with_room > 1;
         if in_flight >= share && others_have_room {
             return None;
         }
