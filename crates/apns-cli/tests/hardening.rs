@@ -1,8 +1,9 @@
 //! The `apns` binary under conditions users meet in their own test suites: logs that say why a
 //! connection failed, and the mock's limits (descriptors, idle connections, recording).
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
 
@@ -23,7 +24,6 @@ fn certs(dir: &Path) {
 
 struct Mock {
     child: Child,
-    #[allow(dead_code)]
     stdout: BufReader<ChildStdout>,
     gateway: SocketAddr,
 }
@@ -57,6 +57,37 @@ fn start_mock(dir: &Path, wrapper: &[&str], extra: &[&str]) -> Mock {
     let addresses: serde_json::Value = serde_json::from_str(&line).unwrap();
     let gateway = addresses["gateway"].as_str().unwrap().parse().unwrap();
     Mock { child, stdout, gateway }
+}
+
+impl Mock {
+    /// Waits for the mock to exit: its status, the rest of stdout and all of stderr.
+    fn finish(&mut self) -> (Option<i32>, String, String) {
+        let mut stdout = String::new();
+        let _ = self.stdout.read_to_string(&mut stdout);
+        let mut stderr = String::new();
+        if let Some(mut pipe) = self.child.stderr.take() {
+            let _ = pipe.read_to_string(&mut stderr);
+        }
+        (self.child.wait().unwrap().code(), stdout, stderr)
+    }
+}
+
+/// `apns send` of one notification to the mock, with the client certificate of `pki`.
+fn send_one(mock: &Mock, pki: &Path) -> Command {
+    let mut command = Command::new(APNS);
+    command
+        .args(["send", "--gateway", &mock.gateway.to_string(), "--server-name", "localhost"])
+        .arg("--cert")
+        .arg(pki.join("client.pem"))
+        .arg("--key")
+        .arg(pki.join("client.key"))
+        .arg("--ca")
+        .arg(pki.join("ca.pem"))
+        .args(["--token", TOKEN, "--alert", "hi"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
 }
 
 impl Drop for Mock {
@@ -104,4 +135,53 @@ fn verbose_send_shows_the_tls_alert_of_a_refused_client_certificate() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&quiet.stderr);
     assert!(!stderr.contains("TLS alert"), "{stderr}");
+}
+
+#[test]
+fn a_record_that_cannot_be_written_stops_the_mock_with_status_1() {
+    let dir = temp_dir("full");
+    certs(&dir);
+    let mut mock = start_mock(&dir, &[], &["--record", "/dev/full"]);
+    let _ = send_one(&mock, &dir).output().unwrap();
+    let (code, stdout, stderr) = mock.finish();
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    assert!(stderr.contains("cannot write the record /dev/full"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// Out of descriptors: a client queued in the backlog is served once another connection
+/// closes (before, edge-triggered readiness never reported it again).
+#[test]
+fn a_client_queued_past_the_descriptor_limit_is_served_when_one_closes() {
+    let prlimit = Command::new("prlimit").arg("--version").output();
+    if !prlimit.is_ok_and(|output| output.status.success()) {
+        eprintln!("skipped: prlimit (util-linux) is not installed");
+        return;
+    }
+    let dir = temp_dir("emfile");
+    certs(&dir);
+    let mut mock = start_mock(&dir, &[], &["-v"]);
+    // Room for exactly one connection more than the mock holds now.
+    let pid = mock.child.id().to_string();
+    let open = std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count();
+    let limit = format!("--nofile={}:{}", open + 1, open + 1);
+    assert!(Command::new("prlimit").args(["--pid", &pid, &limit]).status().unwrap().success());
+    let holder = TcpStream::connect(mock.gateway).unwrap();
+    let queued = send_one(&mock, &dir).spawn().unwrap();
+    let mut stderr = BufReader::new(mock.child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("accept failed") {
+        line.clear();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "the mock never ran out of descriptors");
+    }
+    drop(holder);
+    let sent = queued.wait_with_output().unwrap();
+    assert_eq!(sent.status.code(), Some(0), "{}", String::from_utf8_lossy(&sent.stderr));
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let (code, stdout, _) = mock.finish();
+    assert_eq!(code, Some(0));
+    let summary: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(summary["accepted"], 1);
+    assert_eq!(summary["connections"], 2);
 }
