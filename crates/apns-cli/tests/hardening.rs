@@ -150,10 +150,11 @@ fn a_record_that_cannot_be_written_stops_the_mock_with_status_1() {
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
-/// Out of descriptors: a client queued in the backlog is served once another connection
-/// closes (before, edge-triggered readiness never reported it again).
+/// Out of descriptors: a client queued in the backlog meanwhile is served once descriptors are
+/// available again. It sends nothing before it is accepted, so only the mock's retry of `accept`
+/// can find it (edge-triggered readiness is not reported again for it).
 #[test]
-fn a_client_queued_past_the_descriptor_limit_is_served_when_one_closes() {
+fn a_client_queued_past_the_descriptor_limit_is_served_later() {
     let prlimit = Command::new("prlimit").arg("--version").output();
     if !prlimit.is_ok_and(|output| output.status.success()) {
         eprintln!("skipped: prlimit (util-linux) is not installed");
@@ -161,25 +162,45 @@ fn a_client_queued_past_the_descriptor_limit_is_served_when_one_closes() {
     }
     let dir = temp_dir("emfile");
     certs(&dir);
-    let mut mock = start_mock(&dir, &[], &["-v"]);
-    // Room for exactly one connection more than the mock holds now.
+    let mut mock = start_mock(&dir, &[], &["-vv"]);
     let pid = mock.child.id().to_string();
-    let open = std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count();
-    let limit = format!("--nofile={}:{}", open + 1, open + 1);
-    assert!(Command::new("prlimit").args(["--pid", &pid, &limit]).status().unwrap().success());
-    let holder = TcpStream::connect(mock.gateway).unwrap();
-    let queued = send_one(&mock, &dir).spawn().unwrap();
+    // A failing run must not hang: the mock is killed if the test has not finished in time.
+    let (done, finished) = std::sync::mpsc::channel::<()>();
+    let watchdog = {
+        let pid = pid.clone();
+        std::thread::spawn(move || {
+            if finished.recv_timeout(std::time::Duration::from_secs(30)).is_err() {
+                let _ = Command::new("kill").args(["-KILL", &pid]).status();
+            }
+        })
+    };
+    let set_limit = |n: u32| {
+        // The soft limit only: raising a lowered hard limit needs a privilege.
+        let limit = format!("--nofile={n}:");
+        assert!(Command::new("prlimit").args(["--pid", &pid, &limit]).status().unwrap().success());
+    };
+    // Descriptors 0 to 2 are taken: no new one can be opened.
+    set_limit(3);
     let mut stderr = BufReader::new(mock.child.stderr.take().unwrap());
-    let mut line = String::new();
-    while !line.contains("accept failed") {
-        line.clear();
-        assert!(stderr.read_line(&mut line).unwrap() > 0, "the mock never ran out of descriptors");
-    }
-    drop(holder);
-    let sent = queued.wait_with_output().unwrap();
+    let mut wait_for_log = |needle: &str| {
+        let mut line = String::new();
+        while !line.contains(needle) {
+            line.clear();
+            assert!(stderr.read_line(&mut line).unwrap() > 0, "the mock never logged {needle:?}");
+        }
+    };
+    let queued = TcpStream::connect(mock.gateway).unwrap();
+    wait_for_log("accept failed");
+    set_limit(1024);
+    wait_for_log("connection accepted");
+    drop(queued);
+    // Served for real, too.
+    let sent = send_one(&mock, &dir).output().unwrap();
     assert_eq!(sent.status.code(), Some(0), "{}", String::from_utf8_lossy(&sent.stderr));
     assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     let (code, stdout, _) = mock.finish();
+    let _ = done.send(());
+    watchdog.join().unwrap();
     assert_eq!(code, Some(0));
     let summary: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
     assert_eq!(summary["accepted"], 1);
