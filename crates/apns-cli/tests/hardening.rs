@@ -1,8 +1,9 @@
 //! The `apns` binary under conditions users meet in their own test suites: logs that say why a
 //! connection failed, and the mock's limits (descriptors, idle connections, recording).
 
-use std::io::BufReader;
+use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
 
@@ -18,7 +19,6 @@ fn temp_dir(name: &str) -> PathBuf {
 
 struct Mock {
     child: Child,
-    #[allow(dead_code)]
     stdout: BufReader<ChildStdout>,
     gateway: SocketAddr,
 }
@@ -37,6 +37,37 @@ fn start_mock(dir: &Path, wrapper: &[&str], extra: &[&str]) -> Mock {
     let (child, stdout, addresses) = spawn_mock(&mut command);
     let gateway = addresses["gateway"].as_str().unwrap().parse().unwrap();
     Mock { child, stdout, gateway }
+}
+
+impl Mock {
+    /// Waits for the mock to exit: its status, the rest of stdout and all of stderr.
+    fn finish(&mut self) -> (Option<i32>, String, String) {
+        let mut stdout = String::new();
+        let _ = self.stdout.read_to_string(&mut stdout);
+        let mut stderr = String::new();
+        if let Some(mut pipe) = self.child.stderr.take() {
+            let _ = pipe.read_to_string(&mut stderr);
+        }
+        (self.child.wait().unwrap().code(), stdout, stderr)
+    }
+}
+
+/// `apns send` of one notification to the mock, with the client certificate of `pki`.
+fn send_one(mock: &Mock, pki: &Path) -> Command {
+    let mut command = Command::new(APNS);
+    command
+        .args(["send", "--gateway", &mock.gateway.to_string(), "--server-name", "localhost"])
+        .arg("--cert")
+        .arg(pki.join("client.pem"))
+        .arg("--key")
+        .arg(pki.join("client.key"))
+        .arg("--ca")
+        .arg(pki.join("ca.pem"))
+        .args(["--token", TOKEN, "--alert", "hi"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
 }
 
 impl Drop for Mock {
@@ -79,4 +110,74 @@ fn verbose_send_shows_the_tls_alert_of_a_refused_client_certificate() {
     let quiet = send(&[]);
     let stderr = String::from_utf8_lossy(&quiet.stderr);
     assert!(!stderr.contains("TLS alert"), "{stderr}");
+}
+
+#[test]
+fn a_record_that_cannot_be_written_stops_the_mock_with_status_1() {
+    let dir = temp_dir("full");
+    certs(&dir);
+    let mut mock = start_mock(&dir, &[], &["--record", "/dev/full"]);
+    let _ = send_one(&mock, &dir).output().unwrap();
+    let (code, stdout, stderr) = mock.finish();
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    assert!(stderr.contains("cannot write the record /dev/full"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// Out of descriptors: a client queued in the backlog meanwhile is served once descriptors are
+/// available again. It sends nothing before it is accepted, so only the mock's retry of `accept`
+/// can find it (edge-triggered readiness is not reported again for it).
+#[test]
+fn a_client_queued_past_the_descriptor_limit_is_served_later() {
+    let prlimit = Command::new("prlimit").arg("--version").output();
+    if !prlimit.is_ok_and(|output| output.status.success()) {
+        eprintln!("skipped: prlimit (util-linux) is not installed");
+        return;
+    }
+    let dir = temp_dir("emfile");
+    certs(&dir);
+    let mut mock = start_mock(&dir, &[], &["-vv"]);
+    let pid = mock.child.id().to_string();
+    // A failing run must not hang: the mock is killed if the test has not finished in time.
+    let (done, finished) = std::sync::mpsc::channel::<()>();
+    let watchdog = {
+        let pid = pid.clone();
+        std::thread::spawn(move || {
+            if finished.recv_timeout(std::time::Duration::from_secs(30)).is_err() {
+                let _ = Command::new("kill").args(["-KILL", &pid]).status();
+            }
+        })
+    };
+    let set_limit = |n: u32| {
+        // The soft limit only: raising a lowered hard limit needs a privilege.
+        let limit = format!("--nofile={n}:");
+        assert!(Command::new("prlimit").args(["--pid", &pid, &limit]).status().unwrap().success());
+    };
+    // Descriptors 0 to 2 are taken: no new one can be opened.
+    set_limit(3);
+    let mut stderr = BufReader::new(mock.child.stderr.take().unwrap());
+    let mut wait_for_log = |needle: &str| {
+        let mut line = String::new();
+        while !line.contains(needle) {
+            line.clear();
+            assert!(stderr.read_line(&mut line).unwrap() > 0, "the mock never logged {needle:?}");
+        }
+    };
+    let queued = TcpStream::connect(mock.gateway).unwrap();
+    wait_for_log("accept failed");
+    set_limit(1024);
+    wait_for_log("connection accepted");
+    drop(queued);
+    // Served for real, too.
+    let sent = send_one(&mock, &dir).output().unwrap();
+    assert_eq!(sent.status.code(), Some(0), "{}", String::from_utf8_lossy(&sent.stderr));
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let (code, stdout, _) = mock.finish();
+    let _ = done.send(());
+    watchdog.join().unwrap();
+    assert_eq!(code, Some(0));
+    let summary: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(summary["accepted"], 1);
+    assert_eq!(summary["connections"], 2);
 }

@@ -233,6 +233,12 @@ impl GatewayConn {
             }
             match self.io.tls.read_tls(&mut self.io.socket) {
                 Ok(0) => {
+                    if self.io.tls.is_handshaking() {
+                        // The client gave up mid-handshake: free its slot now, not at the
+                        // handshake timeout.
+                        ctx.tally.add(Counter::HandshakeFailures, 1);
+                        return Next::Close;
+                    }
                     // rustls now reports the end through the reader.
                     if self.io.tls.process_new_packets().is_err() {
                         return Next::Close;

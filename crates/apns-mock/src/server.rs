@@ -485,6 +485,7 @@ impl EventLoop {
                 continue;
             }
             let io = Io::new(socket, tls, now + self.settings.handshake_timeout);
+            tracing::debug!(open = self.open + 1, "connection accepted");
             let conn = match service {
                 Service::Gateway => {
                     self.gateway_count += 1;

@@ -63,6 +63,22 @@ pub(crate) struct Args {
     /// (--http2: after every N requests).
     #[arg(long, value_name = "N:MS", value_parser = parse_stall)]
     stall_every: Option<(u64, Duration)>,
+    /// Read at most N notifications per second from each connection (a token bucket): a
+    /// slow-reading gateway, steadier than --stall-every.
+    #[arg(long, value_name = "N", conflicts_with = "http2")]
+    read_rate: Option<u32>,
+    /// Close a connection that sends nothing for MS milliseconds after its handshake (0: never;
+    /// default 5 minutes; --http2: GOAWAY a connection with no request for MS, default one hour).
+    #[arg(long, value_name = "MS")]
+    idle_timeout_ms: Option<u64>,
+    /// The most connections open at once (both services together; default 1024); beyond it, new
+    /// ones are accepted and closed at once.
+    #[arg(long, value_name = "N")]
+    max_connections: Option<usize>,
+    /// The most connections in their TLS handshake at once; beyond it, new ones are accepted
+    /// and closed at once.
+    #[arg(long, value_name = "N", default_value_t = 128, conflicts_with = "http2")]
+    max_handshaking: usize,
     /// Refuse every connection for the first MS milliseconds.
     #[arg(long, value_name = "MS", conflicts_with = "http2")]
     refuse_for_ms: Option<u64>,
@@ -75,7 +91,8 @@ pub(crate) struct Args {
     /// The largest payload accepted, in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = 2048)]
     payload_limit: u16,
-    /// Write every notification (--http2: request) received as a JSON line to FILE.
+    /// Write every notification (--http2: request) received as a JSON line to FILE. A failed
+    /// write stops the mock with exit status 1.
     #[arg(long, value_name = "FILE")]
     record: Option<PathBuf>,
     /// Stop (printing the summary) once N notifications were accepted (--http2: answered 200).
@@ -93,6 +110,7 @@ pub(crate) fn run(args: Args) -> Result<(), CliError> {
         return http2::run(args);
     }
     let exit_after = args.exit_after_accepted;
+    let record = args.record.clone();
     let config = config(args)?;
     let mut signals = Signals::new([SIGTERM, SIGINT])
         .map_err(|error| CliError::Runtime(format!("cannot handle signals: {error}")))?;
@@ -115,10 +133,26 @@ pub(crate) fn run(args: Args) -> Result<(), CliError> {
     });
     print_line(&addresses.to_string())?;
     server.wait_for(|stats| exit_after.is_some_and(|n| stats.accepted >= n), Duration::MAX);
-    let stats = server.stop();
+    let stopped = server.try_stop();
     signal_handle.close();
     let _ = watcher.join();
-    print_line(&stats.summary_json())
+    match stopped {
+        Ok(stats) => print_line(&stats.summary_json()),
+        Err(error) => {
+            let file = record.as_deref().map_or_else(String::new, |path| format!(" {}", path.display()));
+            Err(CliError::Runtime(format!(
+                "the mock stopped: cannot write the record{file}: {}",
+                record_cause(&error)
+            )))
+        }
+    }
+}
+
+fn record_cause(error: &apns_mock::MockError) -> String {
+    match error {
+        apns_mock::MockError::Record(source) => source.to_string(),
+        other => other.to_string(),
+    }
 }
 
 fn print_line(line: &str) -> Result<(), CliError> {
@@ -140,7 +174,17 @@ fn config(args: Args) -> Result<MockConfig, CliError> {
         .feedback_addr(args.feedback)
         .payload_limit(apns_proto::PayloadLimit::new(args.payload_limit))
         .seed(args.seed)
-        .feedback_chunks(args.feedback_chunk_max);
+        .feedback_chunks(args.feedback_chunk_max)
+        .max_handshaking(args.max_handshaking);
+    if let Some(ms) = args.idle_timeout_ms {
+        config = config.idle_timeout(Some(Duration::from_millis(ms)));
+    }
+    if let Some(n) = args.max_connections {
+        config = config.max_connections(n);
+    }
+    if let Some(rate) = args.read_rate {
+        config = config.read_rate(rate);
+    }
     for reject in &args.reject {
         let (token, status) = parse_reject(reject)
             .map_err(|why| CliError::Config(format!("invalid value '{reject}' for '--reject': {why}")))?;

@@ -43,9 +43,6 @@ pub(crate) struct Http2Args {
     /// SETTINGS_MAX_CONCURRENT_STREAMS advertised.
     #[arg(long, value_name = "N", default_value_t = 1000, requires = "http2")]
     max_concurrent_streams: u32,
-    /// The most connections open at once.
-    #[arg(long, value_name = "N", requires = "http2")]
-    max_connections: Option<usize>,
     /// GOAWAY after every N requests of a connection.
     #[arg(long, value_name = "N", requires = "http2")]
     goaway_every: Option<u64>,
@@ -61,9 +58,6 @@ pub(crate) struct Http2Args {
     /// Delay each response by MS, fixed or a range drawn per request (`0-5`).
     #[arg(long, value_name = "MIN[-MAX]", value_parser = parse_delay, requires = "http2")]
     latency_ms: Option<DelayRange>,
-    /// GOAWAY and close a connection with no request for MS (0: never; default one hour).
-    #[arg(long, value_name = "MS", requires = "http2")]
-    idle_timeout_ms: Option<u64>,
     /// A connection may change its provider token at most every SECS (Apple: 1200).
     #[arg(long, value_name = "SECS", requires = "http2")]
     token_min_refresh_secs: Option<u64>,
@@ -167,7 +161,7 @@ fn config(args: super::Args) -> Result<Http2Config, CliError> {
             .ok_or_else(|| bad("token-topic", entry, &"expected TOKEN_HEX=BUNDLE_ID"))?;
         config = config.token_topic(hex_token(token).map_err(|why| bad("token-topic", entry, &why))?, bundle);
     }
-    if let Some(n) = h2.max_connections {
+    if let Some(n) = args.max_connections {
         config = config.max_connections(n);
     }
     if let Some(n) = h2.goaway_every {
@@ -202,7 +196,7 @@ fn config(args: super::Args) -> Result<Http2Config, CliError> {
     if let Some((n, duration)) = args.stall_every {
         config = config.stall_every(n, duration);
     }
-    if let Some(ms) = h2.idle_timeout_ms {
+    if let Some(ms) = args.idle_timeout_ms {
         config = config.idle_timeout(Some(Duration::from_millis(ms)).filter(|d| !d.is_zero()));
     }
     if let Some(secs) = h2.token_min_refresh_secs {
