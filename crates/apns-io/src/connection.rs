@@ -295,14 +295,16 @@ impl Connection {
         self.buffer.handle_close(now);
     }
 
-    /// A connect, handshake or TLS failure: backoff, and give up after too many.
+    /// A connect, handshake or TLS failure: backoff, and give up after the reconnect budget (at
+    /// once for a failure of the configuration, which a new attempt would meet again).
     fn connect_failed(&mut self, now: Instant, error: ConnectError) {
         self.lose_transport(now);
         self.failures += 1;
         self.stats.connect_failures += 1;
         let attempt = self.failures;
         let since = *self.failing_since.get_or_insert(now);
-        let gave_up = attempt >= self.lifecycle.max_connect_failures
+        let gave_up = error.is_configuration()
+            || attempt >= self.lifecycle.max_connect_failures
             || now.saturating_duration_since(since) >= self.lifecycle.reconnect_for;
         let retry_in = self.lifecycle.backoff.delay(attempt, self.rng.u64(..));
         self.retry_at = Some(now + retry_in);

@@ -233,6 +233,13 @@ impl ConnectError {
             Self::UntrustedServer(_) | Self::CertificateRefused(_) | Self::Tls(_) | Self::NoHttp2 { .. }
         )
     }
+
+    /// Whether this failure is the configuration's (the server's certificate not trusted, ours
+    /// refused, no HTTP/2): waiting and reconnecting would meet it again, so the attempts end at
+    /// once instead of after the reconnect budget.
+    pub fn is_configuration(&self) -> bool {
+        matches!(self, Self::UntrustedServer(_) | Self::CertificateRefused(_) | Self::NoHttp2 { .. })
+    }
 }
 
 /// A snapshot of the client's counters ([`Client::counters`](crate::Client::counters)), derived

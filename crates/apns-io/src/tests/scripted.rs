@@ -108,17 +108,20 @@ fn a_handshake_that_never_finishes_times_out() {
 }
 
 #[test]
-fn a_refused_client_certificate_counts_as_a_connect_failure() {
+fn a_refused_client_certificate_fails_at_once_without_retrying() {
     let mut sim = Sim::default();
     sim.attempts.extend([Attempt::CertificateRefused; 5]);
     sim.send_with(0, 0);
     sim.drive();
-    let refused = sim
+    let refused: Vec<_> = sim
         .events
         .iter()
-        .filter(|e| matches!(e, Event::ConnectFailed { error: ConnectError::CertificateRefused(_), .. }));
-    assert_eq!(refused.count(), 5, "not reset by the handshake that preceded each refusal");
+        .filter(|e| matches!(e, Event::ConnectFailed { error: ConnectError::CertificateRefused(_), .. }))
+        .collect();
+    assert_eq!(refused.len(), 1, "a new attempt would be refused again: {refused:?}");
+    assert!(matches!(refused[0], Event::ConnectFailed { gave_up: true, .. }), "{refused:?}");
     assert_eq!(sim.report(0).outcome, Outcome::Failed(FailReason::Abandoned));
+    assert!(sim.elapsed() < Duration::from_secs(1), "{:?}", sim.elapsed());
     sim.assert_invariants();
 }
 
