@@ -291,7 +291,28 @@ impl<U> Delivery<U> {
         c.last_activity = now;
         self.stats.goaways += 1;
         let reason = goaway_reason(&goaway.debug_data);
-        self.events.push_back(Event::GoAway { conn, code: goaway.code, reason });
+        self.events.push_back(Event::GoAway { conn, code: goaway.code, reason: reason.clone() });
+        // A documented reason means what it means in a response: the same refusal would meet
+        // every request on every connection, so it halts (or refreshes the token) likewise.
+        let documented = reason.as_ref().and_then(|reason| {
+            Reason::DOCUMENTED
+                .iter()
+                .find(|(known, ..)| known == reason)
+                .map(|(_, status, class)| (*status, *class))
+        });
+        match (reason, documented) {
+            (Some(reason), Some((status, Classification::Misconfigured))) => {
+                self.halt(HaltReason::Refused(Rejection { status, reason: Some(reason), timestamp: None }));
+            }
+            (_, Some((_, Classification::RefreshToken))) => {
+                if let (Auth::Token(policy), Some(generation)) = (&mut self.auth, self.token_generation) {
+                    if let Refresh::At(at) = policy.handle_expired(generation, now) {
+                        self.paused_until = Some(self.paused_until.map_or(at, |until| until.max(at)));
+                    }
+                }
+            }
+            _ => {}
+        }
         self.maintain(now);
     }
 

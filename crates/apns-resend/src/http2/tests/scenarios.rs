@@ -373,3 +373,108 @@ fn full_gives_the_item_back() {
     let refused = sim.d.send(sim.now, Item::device(notification(), 99)).unwrap_err();
     assert_eq!(refused.into_item().tag, 99);
 }
+
+fn goaway(last: u32, debug: &'static [u8]) -> GoAway {
+    GoAway {
+        last_stream_id: StreamId::new(last),
+        code: ErrorCode::NO_ERROR,
+        debug_data: Bytes::from_static(debug),
+    }
+}
+
+#[test]
+fn goaway_with_a_credentials_refusal_halts_like_the_response() {
+    let mut config = one_connection();
+    config.max_streams_per_connection = 10;
+    let mut sim = Sim::with_auth(config, Auth::Token(token_policy()));
+    sim.send(100);
+    sim.turn();
+    let id = sim.first_conn();
+    assert_eq!(sim.open_streams(id), 1);
+    sim.d.handle_goaway(sim.now, id, &goaway(0, br#"{"reason":"InvalidProviderToken"}"#));
+    sim.drain_events();
+    // Halted at once: the 99 queued fail fast, before the in-flight one's fate.
+    let halted: Vec<_> = sim.events.iter().filter(|e| matches!(e, Event::Halted { .. })).cloned().collect();
+    assert_eq!(halted.len(), 1);
+    assert_eq!(sim.reports.len(), 99);
+    sim.answer_all(|_| above_goaway(0));
+    sim.turn();
+    sim.assert_one_report_each();
+    let expected = HaltReason::Refused(Rejection {
+        status: 403,
+        reason: Some(Reason::INVALID_PROVIDER_TOKEN),
+        timestamp: None,
+    });
+    assert!(matches!(&halted[0], Event::Halted { reason } if *reason == expected));
+    assert!(sim.reports.iter().all(|r| r.outcome == Outcome::Failed(FailReason::Halted(expected.clone()))));
+    assert_eq!(sim.received.len(), 1, "only the one stream in flight reached Apple");
+    assert!(sim.conns.is_empty(), "connections closed, none reopened");
+    assert_eq!(sim.d.halted(), Some(&expected));
+    // Resumed: new items go out again.
+    sim.d.resume(sim.now);
+    sim.send(1);
+    sim.run(5, ok);
+    sim.assert_one_report_each();
+    assert!(matches!(sim.reports.last().unwrap().outcome, Outcome::Accepted { .. }));
+}
+
+#[test]
+fn goaway_with_a_refusal_reason_halts_under_certificates_too() {
+    let mut sim = Sim::new(one_connection());
+    sim.send(10);
+    sim.turn();
+    let id = sim.first_conn();
+    sim.d.handle_goaway(sim.now, id, &goaway(3, br#"{"reason":"BadCertificateEnvironment"}"#));
+    // Streams 1 and 3 were answered; the rest came back not processed.
+    sim.answer_n(id, 2, ok);
+    sim.answer_all(|_| above_goaway(3));
+    sim.turn();
+    sim.assert_one_report_each();
+    assert_eq!(sim.outcomes().get("accepted"), Some(&2));
+    let halted = sim
+        .reports
+        .iter()
+        .filter(|r| matches!(&r.outcome, Outcome::Failed(FailReason::Halted(HaltReason::Refused(rej))) if rej.reason == Some(Reason::BAD_CERTIFICATE_ENVIRONMENT) && rej.status == 403))
+        .count();
+    assert_eq!(halted, 8);
+    assert!(sim.received.values().all(|&n| n == 1), "nothing sent again");
+}
+
+#[test]
+fn goaway_with_a_shutdown_reason_does_not_halt() {
+    let mut sim = Sim::new(one_connection());
+    sim.send(4);
+    sim.turn();
+    let id = sim.first_conn();
+    sim.d.handle_goaway(sim.now, id, &goaway(0, br#"{"reason":"Shutdown"}"#));
+    sim.answer_all(|_| above_goaway(0));
+    sim.run(5, ok);
+    sim.assert_one_report_each();
+    assert!(all_accepted(&sim));
+    assert!(sim.d.halted().is_none());
+}
+
+#[test]
+fn goaway_with_an_expired_token_refreshes_it() {
+    let mut sim = Sim::with_auth(one_connection(), Auth::Token(token_policy()));
+    sim.send(10);
+    sim.run(20, ok);
+    assert_eq!(sim.reports.len(), 10);
+    sim.advance_by(Duration::from_secs(30 * 60));
+    sim.send(5);
+    sim.turn();
+    let id = sim.first_conn();
+    let before = sim.conns[&id].open[0].request.header_value("authorization").cloned();
+    sim.d.handle_goaway(sim.now, id, &goaway(0, br#"{"reason":"ExpiredProviderToken"}"#));
+    sim.answer_all(|_| above_goaway(0));
+    sim.turn();
+    let replacement = *sim.conns.keys().find(|&&c| c != id).unwrap();
+    let after =
+        sim.conns[&replacement].open.front().and_then(|s| s.request.header_value("authorization").cloned());
+    assert!(after.is_some() && after != before, "the replacement carries a new token");
+    sim.run(20, ok);
+    sim.assert_one_report_each();
+    assert!(all_accepted(&sim));
+    assert_eq!(sim.d.stats().token_refreshes, 1);
+    assert!(sim.d.halted().is_none());
+}
