@@ -478,3 +478,116 @@ fn goaway_with_an_expired_token_refreshes_it() {
     assert_eq!(sim.d.stats().token_refreshes, 1);
     assert!(sim.d.halted().is_none());
 }
+
+fn expiring_at(unix: u64) -> DeviceNotification {
+    let base = notification();
+    DeviceNotification::builder(base.token().clone(), PushType::ALERT, base.payload().clone())
+        .expiration(Expiry::from_unix_seconds(unix as u32))
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn connections_that_never_establish_fail_every_item_within_the_budget() {
+    let mut sim = Sim::new(config());
+    sim.connect_ok = false;
+    sim.send(20);
+    sim.turn();
+    sim.advance_by(Duration::from_secs(299));
+    assert!(sim.reports.is_empty(), "not before the budget");
+    sim.advance_by(Duration::from_secs(1));
+    sim.assert_one_report_each();
+    assert!(sim
+        .reports
+        .iter()
+        .all(|r| r.outcome == Outcome::Failed(FailReason::Unreachable) && r.attempts == 0));
+    assert!(sim.received.is_empty());
+}
+
+#[test]
+fn a_pool_that_takes_no_streams_fails_the_queue_within_the_budget() {
+    // Established, but SETTINGS_MAX_CONCURRENT_STREAMS 0 for good: as good as no connection.
+    let mut sim = Sim::new(config());
+    sim.server_limit = 0;
+    sim.send(20);
+    sim.turn();
+    assert_eq!(sim.d.stats().established, 2);
+    sim.advance_by(Duration::from_secs(299));
+    assert!(sim.reports.is_empty());
+    sim.advance_by(Duration::from_secs(1));
+    sim.assert_one_report_each();
+    assert!(sim.reports.iter().all(|r| r.outcome == Outcome::Failed(FailReason::Unreachable)));
+    assert!(sim.received.is_empty());
+    // The server opens up again: the next item goes out.
+    for id in sim.conns.keys().copied().collect::<Vec<_>>() {
+        sim.d.handle_stream_limit(sim.now, id, 100);
+        sim.conns.get_mut(&id).unwrap().limit = 100;
+    }
+    sim.send(1);
+    sim.run(5, ok);
+    sim.assert_one_report_each();
+    assert!(matches!(sim.reports.last().unwrap().outcome, Outcome::Accepted { .. }));
+}
+
+#[test]
+fn expiry_passing_while_queued_fails_it_unsent() {
+    let mut sim = Sim::new(one_connection());
+    sim.connect_answers = false;
+    sim.send_one(expiring_at(EPOCH_SECS - 10)); // already past when queued
+    sim.send_one(expiring_at(EPOCH_SECS + 5));
+    sim.send(1);
+    sim.turn();
+    sim.advance(Duration::ZERO);
+    assert_eq!(sim.reports.len(), 1);
+    assert_eq!(
+        (sim.reports[0].tag, &sim.reports[0].outcome),
+        (0, &Outcome::Failed(FailReason::ExpiryPassed))
+    );
+    sim.advance_by(Duration::from_secs(4));
+    assert_eq!(sim.reports.len(), 1, "not before it expires");
+    sim.advance_by(Duration::from_secs(1));
+    assert_eq!(sim.reports.len(), 2);
+    assert_eq!(
+        (sim.reports[1].tag, &sim.reports[1].outcome),
+        (1, &Outcome::Failed(FailReason::ExpiryPassed))
+    );
+    assert!(sim.reports.iter().all(|r| r.attempts == 0));
+    // The network comes back: the third is delivered, the expired ones never were.
+    sim.connect_answers = true;
+    sim.advance_by(Duration::from_secs(31));
+    sim.run(5, ok);
+    sim.assert_one_report_each();
+    assert!(matches!(sim.reports[2].outcome, Outcome::Accepted { .. }));
+    assert_eq!(sim.received.len(), 1);
+}
+
+#[test]
+fn a_deadline_passing_while_queued_fails_it_unsent() {
+    let mut sim = Sim::new(one_connection());
+    sim.server_limit = 0;
+    let mut item = Item::device(notification(), 0);
+    item.deadline = Some(sim.now + Duration::from_secs(2));
+    sim.next_tag = 1;
+    sim.d.send(sim.now, item).unwrap();
+    sim.turn();
+    sim.advance_by(Duration::from_secs(2));
+    sim.assert_one_report_each();
+    assert_eq!(sim.reports[0].outcome, Outcome::Failed(FailReason::DeadlinePassed));
+    assert!(sim.received.is_empty());
+}
+
+#[test]
+fn expiry_timers_stay_bounded_under_resends() {
+    let mut sim = Sim::new(one_connection());
+    for _ in 0..50 {
+        sim.send_one(expiring_at(EPOCH_SECS + 3600));
+    }
+    for _ in 0..40 {
+        sim.turn();
+        sim.answer_all(|_| refused());
+    }
+    assert!(sim.d.expiries.len() <= 2 * 50 + 64, "{}", sim.d.expiries.len());
+    sim.run(5, ok);
+    sim.assert_one_report_each();
+    assert!(all_accepted(&sim));
+}
