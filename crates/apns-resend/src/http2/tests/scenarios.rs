@@ -591,3 +591,63 @@ fn expiry_timers_stay_bounded_under_resends() {
     sim.assert_one_report_each();
     assert!(all_accepted(&sim));
 }
+
+fn broadcast(channel: &str) -> apns_proto::http2::BroadcastNotification {
+    use apns_proto::http2::{BroadcastNotification, BundleId, ChannelId};
+    let update = Payload::new().event(apns_proto::LiveActivityEvent::Update).timestamp(1);
+    BroadcastNotification::new(
+        BundleId::new("com.example.MyApp").unwrap(),
+        ChannelId::new(channel).unwrap(),
+        update.encode(PayloadLimit::HTTP2).unwrap(),
+    )
+    .unwrap()
+}
+
+fn request_id(request: &Request) -> Option<ApnsId> {
+    request.header_value("apns-request-id").and_then(|v| ApnsId::parse(v.as_bytes()).ok())
+}
+
+#[test]
+fn broadcasts_accepted_rejected_and_resent_with_their_request_id() {
+    let mut sim = Sim::new(one_connection());
+    for tag in 0..3 {
+        sim.d.send(sim.now, Item::broadcast(broadcast("dHN0LXNyY2gtY2hubA=="), tag)).unwrap();
+    }
+    sim.next_tag = 3;
+    sim.turn();
+    let id = sim.first_conn();
+    let sent: Vec<(ApnsId, Vec<u8>)> = sim.conns[&id]
+        .open
+        .iter()
+        .map(|s| (request_id(&s.request).unwrap(), s.request.path().as_bytes().to_vec()))
+        .collect();
+    assert_eq!(sent.len(), 3);
+    assert!(sent.iter().all(|(_, path)| path == b"/4/broadcasts/apps/com.example.MyApp"));
+    // Accepted (Apple echoes apns-request-id), rejected, refused (then accepted).
+    sim.answer_n(id, 1, |request| {
+        let id = request.header_value("apns-request-id").unwrap().to_str().unwrap().to_string();
+        response(200, &[("apns-request-id", &id)], "")
+    });
+    sim.answer_n(id, 1, |_| reject(400, "BadChannelId"));
+    sim.answer_n(id, 1, |_| refused());
+    sim.turn();
+    let again = request_id(&sim.conns[&id].open[0].request);
+    assert_eq!(again, Some(sent[2].0), "the same apns-request-id on the resend");
+    sim.answer_all(ok);
+    sim.turn();
+    sim.assert_one_report_each();
+    let by_tag = |tag: u64| sim.reports.iter().find(|r| r.tag == tag).unwrap();
+    assert_eq!(by_tag(0).outcome, Outcome::Accepted { apns_id: Some(sent[0].0), unique_id: None });
+    assert_eq!(by_tag(0).apns_id, sent[0].0);
+    assert_eq!(
+        by_tag(1).outcome,
+        Outcome::Rejected(Rejection { status: 400, reason: Some(Reason::BAD_CHANNEL_ID), timestamp: None })
+    );
+    assert_eq!(by_tag(1).apns_id, sent[1].0);
+    // Accepted without an echo: the id it was sent with.
+    assert_eq!(by_tag(2).outcome, Outcome::Accepted { apns_id: Some(sent[2].0), unique_id: None });
+    assert_eq!((by_tag(2).attempts, by_tag(2).possible_duplicate), (2, false));
+    assert!(
+        matches!(&by_tag(2).notification, Notification::Broadcast(b) if b.request_id() == Some(sent[2].0))
+    );
+}
