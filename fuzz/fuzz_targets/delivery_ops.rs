@@ -38,7 +38,7 @@ enum Operation {
     Turn,
     Answer { conn: u8, n: u8, fate: FateKind },
     Lose(u8),
-    GoAway { conn: u8, last: u8 },
+    GoAway { conn: u8, last: u8, reason: u8 },
     Limit { conn: u8, limit: u8 },
     FailConnect,
     Advance(u16),
@@ -236,13 +236,17 @@ fuzz_target!(|input: (Params, Vec<Operation>)| {
                     model.drop_conn(id, Fate::ConnectionLost(ConnectionEnd::TransportClosed));
                 }
             }
-            Operation::GoAway { conn, last } => {
+            Operation::GoAway { conn, last, reason } => {
                 let ids: Vec<ConnId> = model.conns.keys().copied().collect();
                 if let Some(&id) = ids.get(conn as usize % ids.len().max(1)) {
                     let goaway = GoAway {
                         last_stream_id: StreamId::new(u32::from(last)),
                         code: ErrorCode::NO_ERROR,
-                        debug_data: Bytes::from_static(br#"{"reason":"Shutdown"}"#),
+                        // Any reason: refusals halt, an expired token refreshes, others drain.
+                        debug_data: Bytes::from(format!(
+                            r#"{{"reason":"{}"}}"#,
+                            REASONS[reason as usize % REASONS.len()]
+                        )),
                     };
                     model.d.handle_goaway(model.now, id, &goaway);
                 }

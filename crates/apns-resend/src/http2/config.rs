@@ -50,8 +50,9 @@ pub struct DeliveryConfig {
     pub ping_interval: Option<Duration>,
     /// Between connection attempts after failures. Default 100 ms to 30 s.
     pub reconnect_backoff: Backoff,
-    /// No established connection for this long, with work waiting: what is queued fails with
-    /// `Unreachable`. Default 5 minutes.
+    /// No established connection that takes streams (none, or all at a stream limit of 0) for
+    /// this long, with work waiting: what is queued fails with `Unreachable`. Default 5
+    /// minutes.
     pub reconnect_budget: Duration,
     /// Before resending after 429/500/503 without `retry-after`. Default 1 s to 60 s.
     pub retry_backoff: Backoff,

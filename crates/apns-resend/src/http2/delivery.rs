@@ -44,6 +44,8 @@ struct Entry<U> {
     possible_duplicate: bool,
     cancelled: bool,
     token: Option<TokenGeneration>,
+    /// Its deadline/expiry timer is in `expiries` (at most one live timer per entry).
+    armed: bool,
 }
 
 #[derive(Debug)]
@@ -96,6 +98,10 @@ pub struct Delivery<U> {
     queue: VecDeque<StreamKey>,
     resend: VecDeque<StreamKey>,
     waiting: BinaryHeap<Reverse<(Instant, u32, u32)>>,
+    /// (deadline or expiry, slot, generation) of queued items that have one: so that an item
+    /// stuck in the queue (no connection, no stream budget) still settles on time. May hold
+    /// stale keys, pruned when it outgrows the live items.
+    pub(super) expiries: BinaryHeap<Reverse<(Instant, u32, u32)>>,
     conns: Vec<Conn>,
     next_conn: u32,
     failures: u32,
@@ -142,6 +148,7 @@ impl<U> Delivery<U> {
             queue: VecDeque::new(),
             resend: VecDeque::new(),
             waiting: BinaryHeap::new(),
+            expiries: BinaryHeap::new(),
             conns: Vec::new(),
             next_conn: 0,
             failures: 0,
@@ -200,6 +207,7 @@ impl<U> Delivery<U> {
             possible_duplicate: false,
             cancelled: false,
             token: None,
+            armed: false,
         };
         let key = self.insert(entry);
         if self.closing {
@@ -208,6 +216,7 @@ impl<U> Delivery<U> {
             self.finish(key, Outcome::Failed(FailReason::Halted(reason)));
         } else {
             self.queue.push_back(key);
+            self.watch_expiry(now, key);
             self.keep_open = true;
         }
         self.maintain(now);
@@ -265,7 +274,6 @@ impl<U> Delivery<U> {
         if let Phase::Connecting { .. } = c.phase {
             c.phase = Phase::Established;
             c.last_activity = now;
-            self.unreachable_since = None;
             self.events.push_back(Event::Connected { conn });
         }
         self.maintain(now);
@@ -279,6 +287,7 @@ impl<U> Delivery<U> {
             c.limit = limit;
             c.last_activity = now;
         }
+        self.maintain(now);
     }
 
     /// The server sent GOAWAY on `conn`: no new streams there; it is replaced. The streams
@@ -291,7 +300,28 @@ impl<U> Delivery<U> {
         c.last_activity = now;
         self.stats.goaways += 1;
         let reason = goaway_reason(&goaway.debug_data);
-        self.events.push_back(Event::GoAway { conn, code: goaway.code, reason });
+        self.events.push_back(Event::GoAway { conn, code: goaway.code, reason: reason.clone() });
+        // A documented reason means what it means in a response: the same refusal would meet
+        // every request on every connection, so it halts (or refreshes the token) likewise.
+        let documented = reason.as_ref().and_then(|reason| {
+            Reason::DOCUMENTED
+                .iter()
+                .find(|(known, ..)| known == reason)
+                .map(|(_, status, class)| (*status, *class))
+        });
+        match (reason, documented) {
+            (Some(reason), Some((status, Classification::Misconfigured))) => {
+                self.halt(HaltReason::Refused(Rejection { status, reason: Some(reason), timestamp: None }));
+            }
+            (_, Some((_, Classification::RefreshToken))) => {
+                if let (Auth::Token(policy), Some(generation)) = (&mut self.auth, self.token_generation) {
+                    if let Refresh::At(at) = policy.handle_expired(generation, now) {
+                        self.paused_until = Some(self.paused_until.map_or(at, |until| until.max(at)));
+                    }
+                }
+            }
+            _ => {}
+        }
         self.maintain(now);
     }
 
@@ -551,6 +581,9 @@ impl<U> Delivery<U> {
         if let Some(Reverse((t, ..))) = self.waiting.peek() {
             at(*t);
         }
+        if let Some(Reverse((t, ..))) = self.expiries.peek() {
+            at(*t);
+        }
         if let Some(t) = self.paused_until {
             at(t);
         }
@@ -644,6 +677,27 @@ impl<U> Delivery<U> {
                 entry.state = State::Ready;
             }
             self.resend.push_back(key);
+        }
+        // Deadlines and expiries of what is queued.
+        while let Some(&Reverse((at, slot, generation))) = self.expiries.peek() {
+            if at > now {
+                break;
+            }
+            self.expiries.pop();
+            let key = StreamKey { slot, generation };
+            let Some(entry) = self.entry_mut(key) else { continue };
+            entry.armed = false;
+            let Some(entry) = self.entry(key) else { continue };
+            if matches!(entry.state, State::InFlight(_)) {
+                // Its fate decides; a retry checks again and watches it again.
+                continue;
+            }
+            if let Some(reason) = self.unsendable(entry, now, wall) {
+                self.finish(key, Outcome::Failed(reason));
+            } else if self.settle_by(entry, now).is_some_and(|t| t > now) {
+                // The wall clock was re-anchored: not yet.
+                self.watch_expiry(now, key);
+            }
         }
         if self.paused_until.is_some_and(|until| until <= now) {
             self.paused_until = None;
@@ -746,8 +800,12 @@ impl<U> Delivery<U> {
             self.unreachable_since = None;
             return;
         }
-        let established = self.conns.iter().filter(|c| c.phase == Phase::Established).count();
-        if established == 0 && self.live > 0 {
+        // Reachable: an established connection that takes streams. One that announces
+        // SETTINGS_MAX_CONCURRENT_STREAMS 0 and stays so is as good as none: the budget runs.
+        let taking = self.conns.iter().any(|c| c.phase == Phase::Established && self.budget(c) > 0);
+        if taking || self.live == 0 {
+            self.unreachable_since = None;
+        } else {
             self.unreachable_since.get_or_insert(now);
         }
         if self.reconnect_at.is_some_and(|at| at > now) {
@@ -805,6 +863,10 @@ impl<U> Delivery<U> {
         self.queue.clear();
         self.resend.clear();
         self.waiting.clear();
+        self.expiries.clear();
+        for entry in self.slots.iter_mut().filter_map(|s| s.entry.as_mut()) {
+            entry.armed = false;
+        }
     }
 
     /// A possibly processed attempt: charged, marked.
@@ -850,7 +912,42 @@ impl<U> Delivery<U> {
             Some(at) => self.waiting.push(Reverse((at, key.slot, key.generation))),
             None => self.resend.push_back(key),
         }
+        self.watch_expiry(now, key);
         self.events.push_back(Event::Retrying { apns_id, cause, retries, at });
+    }
+
+    /// When `entry` must be settled even if it is never sent: its deadline, or the moment its
+    /// `apns-expiration` passes (on the wall clock as anchored now).
+    fn settle_by(&self, entry: &Entry<U>, now: Instant) -> Option<Instant> {
+        let expiry = match &entry.item.notification {
+            Notification::Device(notification) => notification.expiration(),
+            Notification::Broadcast(notification) => notification.expiration(),
+        };
+        let expires = expiry.filter(|&expiry| expiry != Expiry::IMMEDIATE).map(|expiry| {
+            let at = SystemTime::UNIX_EPOCH + Duration::from_secs(u64::from(expiry.unix_seconds()));
+            now + at.duration_since(self.wall(now)).unwrap_or(Duration::ZERO)
+        });
+        match (entry.item.deadline, expires) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Arms the deadline/expiry timer of a queued `key`, if it has one.
+    fn watch_expiry(&mut self, now: Instant, key: StreamKey) {
+        let Some(entry) = self.entry(key).filter(|entry| !entry.armed) else { return };
+        let Some(at) = self.settle_by(entry, now) else { return };
+        if self.expiries.len() >= 2 * self.live + 64 {
+            // Stale keys (settled, or armed again by a retry) outnumber the live: prune.
+            let slots = &self.slots;
+            self.expiries.retain(|&Reverse((_, slot, generation))| {
+                slots.get(slot as usize).is_some_and(|s| s.generation == generation && s.entry.is_some())
+            });
+        }
+        self.expiries.push(Reverse((at, key.slot, key.generation)));
+        if let Some(entry) = self.entry_mut(key) {
+            entry.armed = true;
+        }
     }
 
     /// Why an entry may not be (re)sent now, if it may not.

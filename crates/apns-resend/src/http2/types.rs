@@ -248,7 +248,7 @@ pub enum Event<U> {
         /// The connection.
         conn: ConnId,
     },
-    /// No connection for `reconnect_budget`: what was queued failed with
+    /// No connection taking streams for `reconnect_budget`: what was queued failed with
     /// [`FailReason::Unreachable`]. Connecting resumes with the next item.
     Unreachable,
     /// After [`close`](super::Delivery::close) or [`abandon`](super::Delivery::abandon): every

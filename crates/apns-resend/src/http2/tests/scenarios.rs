@@ -373,3 +373,281 @@ fn full_gives_the_item_back() {
     let refused = sim.d.send(sim.now, Item::device(notification(), 99)).unwrap_err();
     assert_eq!(refused.into_item().tag, 99);
 }
+
+fn goaway(last: u32, debug: &'static [u8]) -> GoAway {
+    GoAway {
+        last_stream_id: StreamId::new(last),
+        code: ErrorCode::NO_ERROR,
+        debug_data: Bytes::from_static(debug),
+    }
+}
+
+#[test]
+fn goaway_with_a_credentials_refusal_halts_like_the_response() {
+    let mut config = one_connection();
+    config.max_streams_per_connection = 10;
+    let mut sim = Sim::with_auth(config, Auth::Token(token_policy()));
+    sim.send(100);
+    sim.turn();
+    let id = sim.first_conn();
+    assert_eq!(sim.open_streams(id), 1);
+    sim.d.handle_goaway(sim.now, id, &goaway(0, br#"{"reason":"InvalidProviderToken"}"#));
+    sim.drain_events();
+    // Halted at once: the 99 queued fail fast, before the in-flight one's fate.
+    let halted: Vec<_> = sim.events.iter().filter(|e| matches!(e, Event::Halted { .. })).cloned().collect();
+    assert_eq!(halted.len(), 1);
+    assert_eq!(sim.reports.len(), 99);
+    sim.answer_all(|_| above_goaway(0));
+    sim.turn();
+    sim.assert_one_report_each();
+    let expected = HaltReason::Refused(Rejection {
+        status: 403,
+        reason: Some(Reason::INVALID_PROVIDER_TOKEN),
+        timestamp: None,
+    });
+    assert!(matches!(&halted[0], Event::Halted { reason } if *reason == expected));
+    assert!(sim.reports.iter().all(|r| r.outcome == Outcome::Failed(FailReason::Halted(expected.clone()))));
+    assert_eq!(sim.received.len(), 1, "only the one stream in flight reached Apple");
+    assert!(sim.conns.is_empty(), "connections closed, none reopened");
+    assert_eq!(sim.d.halted(), Some(&expected));
+    // Resumed: new items go out again.
+    sim.d.resume(sim.now);
+    sim.send(1);
+    sim.run(5, ok);
+    sim.assert_one_report_each();
+    assert!(matches!(sim.reports.last().unwrap().outcome, Outcome::Accepted { .. }));
+}
+
+#[test]
+fn goaway_with_a_refusal_reason_halts_under_certificates_too() {
+    let mut sim = Sim::new(one_connection());
+    sim.send(10);
+    sim.turn();
+    let id = sim.first_conn();
+    sim.d.handle_goaway(sim.now, id, &goaway(3, br#"{"reason":"BadCertificateEnvironment"}"#));
+    // Streams 1 and 3 were answered; the rest came back not processed.
+    sim.answer_n(id, 2, ok);
+    sim.answer_all(|_| above_goaway(3));
+    sim.turn();
+    sim.assert_one_report_each();
+    assert_eq!(sim.outcomes().get("accepted"), Some(&2));
+    let halted = sim
+        .reports
+        .iter()
+        .filter(|r| matches!(&r.outcome, Outcome::Failed(FailReason::Halted(HaltReason::Refused(rej))) if rej.reason == Some(Reason::BAD_CERTIFICATE_ENVIRONMENT) && rej.status == 403))
+        .count();
+    assert_eq!(halted, 8);
+    assert!(sim.received.values().all(|&n| n == 1), "nothing sent again");
+}
+
+#[test]
+fn goaway_with_a_shutdown_reason_does_not_halt() {
+    let mut sim = Sim::new(one_connection());
+    sim.send(4);
+    sim.turn();
+    let id = sim.first_conn();
+    sim.d.handle_goaway(sim.now, id, &goaway(0, br#"{"reason":"Shutdown"}"#));
+    sim.answer_all(|_| above_goaway(0));
+    sim.run(5, ok);
+    sim.assert_one_report_each();
+    assert!(all_accepted(&sim));
+    assert!(sim.d.halted().is_none());
+}
+
+#[test]
+fn goaway_with_an_expired_token_refreshes_it() {
+    let mut sim = Sim::with_auth(one_connection(), Auth::Token(token_policy()));
+    sim.send(10);
+    sim.run(20, ok);
+    assert_eq!(sim.reports.len(), 10);
+    sim.advance_by(Duration::from_secs(30 * 60));
+    sim.send(5);
+    sim.turn();
+    let id = sim.first_conn();
+    let before = sim.conns[&id].open[0].request.header_value("authorization").cloned();
+    sim.d.handle_goaway(sim.now, id, &goaway(0, br#"{"reason":"ExpiredProviderToken"}"#));
+    sim.answer_all(|_| above_goaway(0));
+    sim.turn();
+    let replacement = *sim.conns.keys().find(|&&c| c != id).unwrap();
+    let after =
+        sim.conns[&replacement].open.front().and_then(|s| s.request.header_value("authorization").cloned());
+    assert!(after.is_some() && after != before, "the replacement carries a new token");
+    sim.run(20, ok);
+    sim.assert_one_report_each();
+    assert!(all_accepted(&sim));
+    assert_eq!(sim.d.stats().token_refreshes, 1);
+    assert!(sim.d.halted().is_none());
+}
+
+fn expiring_at(unix: u64) -> DeviceNotification {
+    let base = notification();
+    DeviceNotification::builder(base.token().clone(), PushType::ALERT, base.payload().clone())
+        .expiration(Expiry::from_unix_seconds(unix as u32))
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn connections_that_never_establish_fail_every_item_within_the_budget() {
+    let mut sim = Sim::new(config());
+    sim.connect_ok = false;
+    sim.send(20);
+    sim.turn();
+    sim.advance_by(Duration::from_secs(299));
+    assert!(sim.reports.is_empty(), "not before the budget");
+    sim.advance_by(Duration::from_secs(1));
+    sim.assert_one_report_each();
+    assert!(sim
+        .reports
+        .iter()
+        .all(|r| r.outcome == Outcome::Failed(FailReason::Unreachable) && r.attempts == 0));
+    assert!(sim.received.is_empty());
+}
+
+#[test]
+fn a_pool_that_takes_no_streams_fails_the_queue_within_the_budget() {
+    // Established, but SETTINGS_MAX_CONCURRENT_STREAMS 0 for good: as good as no connection.
+    let mut sim = Sim::new(config());
+    sim.server_limit = 0;
+    sim.send(20);
+    sim.turn();
+    assert_eq!(sim.d.stats().established, 2);
+    sim.advance_by(Duration::from_secs(299));
+    assert!(sim.reports.is_empty());
+    sim.advance_by(Duration::from_secs(1));
+    sim.assert_one_report_each();
+    assert!(sim.reports.iter().all(|r| r.outcome == Outcome::Failed(FailReason::Unreachable)));
+    assert!(sim.received.is_empty());
+    // The server opens up again: the next item goes out.
+    for id in sim.conns.keys().copied().collect::<Vec<_>>() {
+        sim.d.handle_stream_limit(sim.now, id, 100);
+        sim.conns.get_mut(&id).unwrap().limit = 100;
+    }
+    sim.send(1);
+    sim.run(5, ok);
+    sim.assert_one_report_each();
+    assert!(matches!(sim.reports.last().unwrap().outcome, Outcome::Accepted { .. }));
+}
+
+#[test]
+fn expiry_passing_while_queued_fails_it_unsent() {
+    let mut sim = Sim::new(one_connection());
+    sim.connect_answers = false;
+    sim.send_one(expiring_at(EPOCH_SECS - 10)); // already past when queued
+    sim.send_one(expiring_at(EPOCH_SECS + 5));
+    sim.send(1);
+    sim.turn();
+    sim.advance(Duration::ZERO);
+    assert_eq!(sim.reports.len(), 1);
+    assert_eq!(
+        (sim.reports[0].tag, &sim.reports[0].outcome),
+        (0, &Outcome::Failed(FailReason::ExpiryPassed))
+    );
+    sim.advance_by(Duration::from_secs(4));
+    assert_eq!(sim.reports.len(), 1, "not before it expires");
+    sim.advance_by(Duration::from_secs(1));
+    assert_eq!(sim.reports.len(), 2);
+    assert_eq!(
+        (sim.reports[1].tag, &sim.reports[1].outcome),
+        (1, &Outcome::Failed(FailReason::ExpiryPassed))
+    );
+    assert!(sim.reports.iter().all(|r| r.attempts == 0));
+    // The network comes back: the third is delivered, the expired ones never were.
+    sim.connect_answers = true;
+    sim.advance_by(Duration::from_secs(31));
+    sim.run(5, ok);
+    sim.assert_one_report_each();
+    assert!(matches!(sim.reports[2].outcome, Outcome::Accepted { .. }));
+    assert_eq!(sim.received.len(), 1);
+}
+
+#[test]
+fn a_deadline_passing_while_queued_fails_it_unsent() {
+    let mut sim = Sim::new(one_connection());
+    sim.server_limit = 0;
+    let mut item = Item::device(notification(), 0);
+    item.deadline = Some(sim.now + Duration::from_secs(2));
+    sim.next_tag = 1;
+    sim.d.send(sim.now, item).unwrap();
+    sim.turn();
+    sim.advance_by(Duration::from_secs(2));
+    sim.assert_one_report_each();
+    assert_eq!(sim.reports[0].outcome, Outcome::Failed(FailReason::DeadlinePassed));
+    assert!(sim.received.is_empty());
+}
+
+#[test]
+fn expiry_timers_stay_bounded_under_resends() {
+    let mut sim = Sim::new(one_connection());
+    for _ in 0..50 {
+        sim.send_one(expiring_at(EPOCH_SECS + 3600));
+    }
+    for _ in 0..40 {
+        sim.turn();
+        sim.answer_all(|_| refused());
+    }
+    assert!(sim.d.expiries.len() <= 2 * 50 + 64, "{}", sim.d.expiries.len());
+    sim.run(5, ok);
+    sim.assert_one_report_each();
+    assert!(all_accepted(&sim));
+}
+
+fn broadcast(channel: &str) -> apns_proto::http2::BroadcastNotification {
+    use apns_proto::http2::{BroadcastNotification, BundleId, ChannelId};
+    let update = Payload::new().event(apns_proto::LiveActivityEvent::Update).timestamp(1);
+    BroadcastNotification::new(
+        BundleId::new("com.example.MyApp").unwrap(),
+        ChannelId::new(channel).unwrap(),
+        update.encode(PayloadLimit::HTTP2).unwrap(),
+    )
+    .unwrap()
+}
+
+fn request_id(request: &Request) -> Option<ApnsId> {
+    request.header_value("apns-request-id").and_then(|v| ApnsId::parse(v.as_bytes()).ok())
+}
+
+#[test]
+fn broadcasts_accepted_rejected_and_resent_with_their_request_id() {
+    let mut sim = Sim::new(one_connection());
+    for tag in 0..3 {
+        sim.d.send(sim.now, Item::broadcast(broadcast("dHN0LXNyY2gtY2hubA=="), tag)).unwrap();
+    }
+    sim.next_tag = 3;
+    sim.turn();
+    let id = sim.first_conn();
+    let sent: Vec<(ApnsId, Vec<u8>)> = sim.conns[&id]
+        .open
+        .iter()
+        .map(|s| (request_id(&s.request).unwrap(), s.request.path().as_bytes().to_vec()))
+        .collect();
+    assert_eq!(sent.len(), 3);
+    assert!(sent.iter().all(|(_, path)| path == b"/4/broadcasts/apps/com.example.MyApp"));
+    // Accepted (Apple echoes apns-request-id), rejected, refused (then accepted).
+    sim.answer_n(id, 1, |request| {
+        let id = request.header_value("apns-request-id").unwrap().to_str().unwrap().to_string();
+        response(200, &[("apns-request-id", &id)], "")
+    });
+    sim.answer_n(id, 1, |_| reject(400, "BadChannelId"));
+    sim.answer_n(id, 1, |_| refused());
+    sim.turn();
+    let again = request_id(&sim.conns[&id].open[0].request);
+    assert_eq!(again, Some(sent[2].0), "the same apns-request-id on the resend");
+    sim.answer_all(ok);
+    sim.turn();
+    sim.assert_one_report_each();
+    let by_tag = |tag: u64| sim.reports.iter().find(|r| r.tag == tag).unwrap();
+    assert_eq!(by_tag(0).outcome, Outcome::Accepted { apns_id: Some(sent[0].0), unique_id: None });
+    assert_eq!(by_tag(0).apns_id, sent[0].0);
+    assert_eq!(
+        by_tag(1).outcome,
+        Outcome::Rejected(Rejection { status: 400, reason: Some(Reason::BAD_CHANNEL_ID), timestamp: None })
+    );
+    assert_eq!(by_tag(1).apns_id, sent[1].0);
+    // Accepted without an echo: the id it was sent with.
+    assert_eq!(by_tag(2).outcome, Outcome::Accepted { apns_id: Some(sent[2].0), unique_id: None });
+    assert_eq!((by_tag(2).attempts, by_tag(2).possible_duplicate), (2, false));
+    assert!(
+        matches!(&by_tag(2).notification, Notification::Broadcast(b) if b.request_id() == Some(sent[2].0))
+    );
+}
