@@ -357,7 +357,9 @@ impl<U: Clone + Send> Dispatch for Gateway<U> {
 
     fn handle_closed(&mut self, now: Instant, conn: shell::ConnId, loss: Loss) {
         let why = match loss {
+            Loss::NotEstablished(error) if error.is_configuration() => ConnectionLoss::Refused,
             Loss::NotEstablished(_) => ConnectionLoss::Connect,
+            Loss::Ended { transport: Some(error), .. } if error.is_configuration() => ConnectionLoss::Refused,
             Loss::Ended { closed, .. } => ConnectionLoss::Closed(closed),
         };
         self.0.handle_closed(now, ConnId(conn), why);

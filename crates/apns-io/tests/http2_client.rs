@@ -11,7 +11,7 @@ use apns_mock::certs::{ProviderKey, TestPki};
 use apns_mock::http2::{Http2Config as MockConfig, Http2Mock};
 use apns_proto::http2::{DeviceNotification, PushType, Reason, Topic};
 use apns_proto::{Payload, PayloadLimit};
-use apns_resend::http2::{Auth, FailReason, Item, Outcome};
+use apns_resend::http2::{Auth, FailReason, HaltReason, Item, Outcome};
 
 const TOPIC: &str = "com.example.mock";
 const GOOD: &str = "b5bb9d8014a0f9b1d61e21e796d78dccdf1352f23cd32812f4850b87b5bb9d80";
@@ -102,6 +102,26 @@ fn certificate_auth_and_rejections_with_reasons() {
         other => panic!("{other:?}"),
     }
     assert!(client.close(WAIT).settled);
+}
+
+#[test]
+fn a_refused_client_certificate_halts_the_gateway_at_once() {
+    let (pki, stranger) = (TestPki::generate().unwrap(), TestPki::generate().unwrap());
+    let mock = Http2Mock::start(MockConfig::from_test_pki(&pki).topic(TOPIC)).unwrap();
+    // Trusts the mock, but presents a client certificate the mock's CA did not sign.
+    let identity =
+        Identity::from_pem(stranger.client_cert_pem.as_bytes(), stranger.client_key_pem.as_bytes());
+    let tls = TlsConfig::new().ca_pem(pki.ca_cert_pem.as_bytes()).unwrap().identity(identity.unwrap());
+    let client = client(&mock, tls.build_h2().unwrap(), Auth::Certificate);
+    let outcomes = client.outcomes(64);
+    client.send_batch((0..20).map(|n| item(GOOD, n)), Some(WAIT)).unwrap();
+    for _ in 0..20 {
+        let report = outcomes.next_timeout(WAIT).expect("a report");
+        assert_eq!(report.outcome, Outcome::Failed(FailReason::Halted(HaltReason::ConnectRefused)));
+    }
+    assert_eq!(client.counters().delivery.connects, 1, "{:?}", client.counters());
+    assert_eq!(mock.stats().accepted, 0);
+    let _ = client.close(WAIT);
 }
 
 #[test]

@@ -361,10 +361,21 @@ impl<U> Delivery<U> {
         if let Phase::Connecting { .. } = c.phase {
             self.stats.connect_failures += 1;
             self.events.push_back(Event::ConnectFailed { conn });
-            self.backoff_reconnect(now);
+            if why == ConnectionLoss::Refused {
+                // Every attempt would be refused the same way: say so now, not after the
+                // reconnect budget.
+                self.halt(HaltReason::ConnectRefused);
+            } else {
+                self.backoff_reconnect(now);
+            }
         } else {
             self.events.push_back(Event::Disconnected { conn });
-            if !c.answered && !was_closing && why != ConnectionLoss::Closed(apns_h2::Closed::Graceful) {
+            if why == ConnectionLoss::Refused {
+                // A client certificate refused after our side of a TLS 1.3 handshake: the
+                // connection looked established, but every new one would end the same way.
+                self.halt(HaltReason::ConnectRefused);
+            } else if !c.answered && !was_closing && why != ConnectionLoss::Closed(apns_h2::Closed::Graceful)
+            {
                 self.backoff_reconnect(now);
             }
         }

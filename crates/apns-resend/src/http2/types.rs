@@ -152,6 +152,9 @@ pub enum HaltReason {
     Refused(Rejection),
     /// A provider token could not be signed.
     TokenSigning,
+    /// A connection could not be established for a reason of the configuration
+    /// ([`ConnectionLoss::Refused`]); the transport logs and reports which.
+    ConnectRefused,
 }
 
 /// Why an attempt is repeated.
@@ -280,8 +283,13 @@ pub enum TransportCommand {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ConnectionLoss {
-    /// It never got established (DNS, TCP, TLS, ALPN failed).
+    /// It never got established (DNS, TCP, a TLS or handshake failure worth retrying).
     Connect,
+    /// It was refused for a reason of the configuration that every new attempt would meet
+    /// again: the server's certificate is not trusted, ours was refused (under TLS 1.3 that
+    /// can come after the connection looked established), or the server does not speak
+    /// HTTP/2. The gateway halts ([`HaltReason::ConnectRefused`]).
+    Refused,
     /// apns-h2 reported [`apns_h2::Event::Closed`] (after every stream's fate).
     Closed(apns_h2::Closed),
     /// The transport failed without apns-h2 closing (an I/O error).

@@ -108,6 +108,8 @@ pub(crate) struct Sim {
     pub received: HashMap<ApnsId, u32>,
     /// Whether new connections get established (else they fail).
     pub connect_ok: bool,
+    /// How a failed connect ends (when `connect_ok` is false).
+    pub connect_loss: ConnectionLoss,
     /// Whether Open is answered at all (else the attempt hangs until its deadline).
     pub connect_answers: bool,
     /// The stream limit new connections announce.
@@ -134,6 +136,7 @@ impl Sim {
             events: Vec::new(),
             received: HashMap::new(),
             connect_ok: true,
+            connect_loss: ConnectionLoss::Connect,
             connect_answers: true,
             server_limit: 1000,
             next_tag: 0,
@@ -223,7 +226,7 @@ impl Sim {
                     self.d.handle_established(self.now, id);
                     self.d.handle_stream_limit(self.now, id, self.server_limit);
                 } else {
-                    self.d.handle_closed(self.now, id, ConnectionLoss::Connect);
+                    self.d.handle_closed(self.now, id, self.connect_loss.clone());
                 }
             }
             TransportCommand::Close(id) | TransportCommand::Abort(id) => {

@@ -311,6 +311,25 @@ fn ping_on_quiet_connections() {
 }
 
 #[test]
+fn a_connection_refused_by_configuration_halts_at_once() {
+    let mut sim = Sim::new(one_connection());
+    sim.connect_ok = false;
+    sim.connect_loss = ConnectionLoss::Refused;
+    sim.send(20);
+    sim.turn();
+    sim.assert_one_report_each();
+    assert!(
+        sim.reports
+            .iter()
+            .all(|r| r.outcome == Outcome::Failed(FailReason::Halted(HaltReason::ConnectRefused))),
+        "{:?}",
+        sim.reports
+    );
+    assert!(sim.events.iter().any(|e| matches!(e, Event::Halted { reason: HaltReason::ConnectRefused })));
+    assert_eq!(sim.d.stats().connects, 1, "no second attempt: it would be refused again");
+}
+
+#[test]
 fn connect_timeout_backoff_and_reconnect_budget() {
     let mut sim = Sim::new(one_connection());
     sim.connect_answers = false;
