@@ -435,14 +435,22 @@ impl<U> Delivery<U> {
             return None;
         }
         let wall = self.wall(now);
+        let mut failed_any = false;
         let key = loop {
-            let key = self.resend.pop_front().or_else(|| self.queue.pop_front())?;
+            let Some(key) = self.resend.pop_front().or_else(|| self.queue.pop_front()) else {
+                if failed_any {
+                    // What failed here may have been the last item held: a close can finish now.
+                    self.maintain(now);
+                }
+                return None;
+            };
             let Some(entry) = self.entry(key) else { continue };
             if entry.state != State::Ready {
                 continue;
             }
             if let Some(reason) = self.unsendable(entry, now, wall) {
                 self.finish(key, Outcome::Failed(reason));
+                failed_any = true;
                 continue;
             }
             break key;

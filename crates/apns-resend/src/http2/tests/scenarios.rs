@@ -200,18 +200,25 @@ fn token_auth_sends_one_stream_until_the_first_success() {
     sim.assert_one_report_each();
 }
 
-#[test]
-fn expired_token_then_refresh() {
+/// Ten accepted under a token, then 30 minutes on five more in flight with it: Apple may now
+/// call it expired, and a new one is allowed (20-minute rule). Gives the connection and the
+/// token's header value.
+fn five_in_flight_with_an_old_token() -> (Sim, ConnId, Option<HeaderValue>) {
     let mut sim = Sim::with_auth(one_connection(), Auth::Token(token_policy()));
     sim.send(10);
     sim.run(20, ok);
     assert_eq!(sim.reports.len(), 10);
-    // 30 minutes on, Apple calls the token expired: a new one is allowed (20-minute rule).
     sim.advance_by(Duration::from_secs(30 * 60));
     sim.send(5);
     sim.turn();
     let id = sim.first_conn();
     let before = sim.conns[&id].open[0].request.header_value("authorization").cloned();
+    (sim, id, before)
+}
+
+#[test]
+fn expired_token_then_refresh() {
+    let (mut sim, id, before) = five_in_flight_with_an_old_token();
     sim.answer_all(|_| reject(403, "ExpiredProviderToken"));
     sim.turn();
     let after = sim.conns[&id].open.front().and_then(|s| s.request.header_value("authorization").cloned());
@@ -475,15 +482,7 @@ fn goaway_with_a_shutdown_reason_does_not_halt() {
 
 #[test]
 fn goaway_with_an_expired_token_refreshes_it() {
-    let mut sim = Sim::with_auth(one_connection(), Auth::Token(token_policy()));
-    sim.send(10);
-    sim.run(20, ok);
-    assert_eq!(sim.reports.len(), 10);
-    sim.advance_by(Duration::from_secs(30 * 60));
-    sim.send(5);
-    sim.turn();
-    let id = sim.first_conn();
-    let before = sim.conns[&id].open[0].request.header_value("authorization").cloned();
+    let (mut sim, id, before) = five_in_flight_with_an_old_token();
     sim.d.handle_goaway(sim.now, id, &goaway(0, br#"{"reason":"ExpiredProviderToken"}"#));
     sim.answer_all(|_| above_goaway(0));
     sim.turn();
