@@ -314,6 +314,13 @@ impl<U: Clone + Send> Dispatch for Gateway<U> {
         }
     }
 
+    fn into_outcome(event: Event<U>) -> Result<Report<U>, Event<U>> {
+        match event {
+            Event::Finished(report) => Ok(report),
+            other => Err(other),
+        }
+    }
+
     fn close(&mut self, now: Instant) {
         self.0.close(now);
     }
