@@ -253,9 +253,11 @@ const fn is_connection_specific(name: &[u8]) -> bool {
 pub(crate) fn check_value(value: &[u8]) -> Result<(), InvalidHeader> {
     // A branch-free scan first (it vectorises: every request checks a 75-byte path), the
     // byte-by-byte one only to name the offending byte.
-    let bad = value.iter().fold(false, |bad, &byte| bad | (byte == 0) | (byte == b'\r') | (byte == b'\n'));
+    let bad = value.iter().fold(0u8, |bad, &byte| {
+        bad | u8::from(byte == 0) | u8::from(byte == b'\r') | u8::from(byte == b'\n')
+    });
     let edge = |byte: Option<&u8>| matches!(byte, Some(b' ' | b'\t'));
-    if !bad && !edge(value.first()) && !edge(value.last()) {
+    if bad == 0 && !edge(value.first()) && !edge(value.last()) {
         return Ok(());
     }
     check_value_const(value)

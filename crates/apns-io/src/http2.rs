@@ -303,6 +303,10 @@ impl<U: Clone + Send> Dispatch for Gateway<U> {
         self.0.len()
     }
 
+    fn room(&self) -> usize {
+        self.0.room()
+    }
+
     fn stats(&self) -> Published {
         Published(self.0.stats())
     }

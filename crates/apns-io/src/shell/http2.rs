@@ -84,6 +84,10 @@ pub(crate) trait Dispatch: Kinds {
     fn send(&mut self, now: Instant, item: Self::Item) -> Result<(), Self::Item>;
     /// Items handed in and not settled (reported) yet.
     fn unsettled(&self) -> usize;
+    /// How many items `send` would take now (it may still refuse some: the rest goes back).
+    fn room(&self) -> usize {
+        usize::MAX
+    }
     /// Counters since creation.
     fn stats(&self) -> Self::Stats;
     /// The outcome an event reports, if it reports one.
@@ -311,7 +315,9 @@ impl<D: Dispatch> Engine<D> {
             let mut inbox = self.shared.inbox();
             let commands = mem::take(&mut inbox.commands);
             let was_full = inbox.items.len() >= self.shared.capacity;
-            let n = inbox.items.len().min(INBOX_CHUNK);
+            // No more than the machine takes: items refused would go back to the inbox, each
+            // copied twice for nothing.
+            let n = inbox.items.len().min(INBOX_CHUNK).min(self.dispatch.room());
             if n == inbox.items.len() {
                 // All of it: swap the queues (the scratch one is empty), no item copied while
                 // the lock is held.
