@@ -215,7 +215,7 @@ pub(super) struct Engine<D: Dispatch> {
     /// Bytes of the connections already closed.
     wire: WireStats,
     scratch: VecDeque<D::Item>,
-    batch: Vec<D::Outcome>,
+    batch: VecDeque<D::Outcome>,
     ids: Vec<ConnId>,
 }
 
@@ -253,7 +253,7 @@ where
                 again: false,
                 wire: WireStats::default(),
                 scratch: VecDeque::new(),
-                batch: Vec::new(),
+                batch: VecDeque::new(),
                 ids: Vec::new(),
             }
             .run()
@@ -705,21 +705,19 @@ impl<D: Dispatch> Engine<D> {
                 if self.outcomes.is_some() {
                     if let Ok(outcome) = D::into_outcome(event) {
                         room = room.saturating_sub(1);
-                        self.batch.push(outcome);
+                        self.batch.push_back(outcome);
                     }
                 }
                 continue;
             };
             if let (Some(outcome), Some(_)) = (D::outcome_of(&event), &self.outcomes) {
                 room = room.saturating_sub(1);
-                self.batch.push(outcome.clone());
+                self.batch.push_back(outcome.clone());
             }
             handler(event);
         }
         if let Some(queue) = &self.outcomes {
-            if !self.batch.is_empty() {
-                queue.push(self.batch.drain(..));
-            }
+            queue.push_all(&mut self.batch);
         }
         // Events wait for room: the read that makes it wakes the loop.
         self.stalled = room == 0;
