@@ -303,6 +303,10 @@ impl<U: Clone + Send> Dispatch for Gateway<U> {
         self.0.len()
     }
 
+    fn room(&self) -> usize {
+        self.0.room()
+    }
+
     fn stats(&self) -> Published {
         Published(self.0.stats())
     }
@@ -311,6 +315,13 @@ impl<U: Clone + Send> Dispatch for Gateway<U> {
         match event {
             Event::Finished(report) => Some(report),
             _ => None,
+        }
+    }
+
+    fn into_outcome(event: Event<U>) -> Result<Report<U>, Event<U>> {
+        match event {
+            Event::Finished(report) => Ok(report),
+            other => Err(other),
         }
     }
 

@@ -78,6 +78,26 @@ impl<T> OutcomeQueue<T> {
         }
     }
 
+    /// Appends every item of `items`, leaving it empty: an empty queue takes the whole batch by
+    /// a swap, no item copied while the reader waits for the lock.
+    pub(crate) fn push_all(&self, items: &mut VecDeque<T>) {
+        if items.is_empty() {
+            return;
+        }
+        let mut state = self.lock();
+        if state.detached || state.ended {
+            items.clear();
+            return;
+        }
+        if state.items.is_empty() {
+            std::mem::swap(&mut state.items, items);
+        } else {
+            state.items.extend(items.drain(..));
+        }
+        drop(state);
+        self.readable.notify_all();
+    }
+
     /// Lifts the bound (at close, what is left is delivered whole).
     pub(crate) fn unbound(&self) {
         self.lock().capacity = usize::MAX;

@@ -18,7 +18,7 @@
 //! its TLS stream ([`TlsStream`]). The only timer of its own is the connect timeout (TCP and
 //! TLS, a transport matter); every other deadline is a machine's `poll_timeout`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::mem;
 use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, PoisonError};
@@ -84,10 +84,17 @@ pub(crate) trait Dispatch: Kinds {
     fn send(&mut self, now: Instant, item: Self::Item) -> Result<(), Self::Item>;
     /// Items handed in and not settled (reported) yet.
     fn unsettled(&self) -> usize;
+    /// How many items `send` would take now (it may still refuse some: the rest goes back).
+    fn room(&self) -> usize {
+        usize::MAX
+    }
     /// Counters since creation.
     fn stats(&self) -> Self::Stats;
     /// The outcome an event reports, if it reports one.
     fn outcome_of(event: &Self::Event) -> Option<&Self::Outcome>;
+    /// The outcome an event reports, taken out of it (no clone when no handler wants the
+    /// event), or the event back.
+    fn into_outcome(event: Self::Event) -> Result<Self::Outcome, Self::Event>;
     /// Graceful close: finish what was handed in, then close every connection.
     fn close(&mut self, now: Instant);
     /// Fail everything unsettled at once and close every connection.
@@ -207,8 +214,8 @@ pub(super) struct Engine<D: Dispatch> {
     again: bool,
     /// Bytes of the connections already closed.
     wire: WireStats,
-    scratch: Vec<D::Item>,
-    batch: Vec<D::Outcome>,
+    scratch: VecDeque<D::Item>,
+    batch: VecDeque<D::Outcome>,
     ids: Vec<ConnId>,
 }
 
@@ -245,8 +252,8 @@ where
                 stalled: false,
                 again: false,
                 wire: WireStats::default(),
-                scratch: Vec::new(),
-                batch: Vec::new(),
+                scratch: VecDeque::new(),
+                batch: VecDeque::new(),
                 ids: Vec::new(),
             }
             .run()
@@ -308,19 +315,26 @@ impl<D: Dispatch> Engine<D> {
             let mut inbox = self.shared.inbox();
             let commands = mem::take(&mut inbox.commands);
             let was_full = inbox.items.len() >= self.shared.capacity;
-            let n = inbox.items.len().min(INBOX_CHUNK);
-            self.scratch.extend(inbox.items.drain(..n));
+            // No more than the machine takes: items refused would go back to the inbox, each
+            // copied twice for nothing.
+            let n = inbox.items.len().min(INBOX_CHUNK).min(self.dispatch.room());
+            if n == inbox.items.len() {
+                // All of it: swap the queues (the scratch one is empty), no item copied while
+                // the lock is held.
+                mem::swap(&mut inbox.items, &mut self.scratch);
+            } else {
+                self.scratch.extend(inbox.items.drain(..n));
+            }
             drop(inbox);
             self.take_commands(now, commands);
             let mut taken = 0;
-            let mut items = mem::take(&mut self.scratch).into_iter();
-            for item in items.by_ref() {
+            while let Some(item) = self.scratch.pop_front() {
                 match self.dispatch.send(now, item) {
                     Ok(()) => taken += 1,
                     Err(back) => {
                         // No room in the machine: the rest goes back, in order, to wait.
                         let mut inbox = self.shared.inbox();
-                        for item in items.rev() {
+                        while let Some(item) = self.scratch.pop_back() {
                             inbox.items.push_front(item);
                         }
                         inbox.items.push_front(back);
@@ -686,18 +700,24 @@ impl<D: Dispatch> Engine<D> {
         self.stalled = false;
         while room > 0 {
             let Some(event) = self.dispatch.poll_event() else { break };
+            let Some(handler) = &mut self.config.on_event else {
+                // Nobody else wants the event: move its outcome to the queue, no clone.
+                if self.outcomes.is_some() {
+                    if let Ok(outcome) = D::into_outcome(event) {
+                        room = room.saturating_sub(1);
+                        self.batch.push_back(outcome);
+                    }
+                }
+                continue;
+            };
             if let (Some(outcome), Some(_)) = (D::outcome_of(&event), &self.outcomes) {
                 room = room.saturating_sub(1);
-                self.batch.push(outcome.clone());
+                self.batch.push_back(outcome.clone());
             }
-            if let Some(handler) = &mut self.config.on_event {
-                handler(event);
-            }
+            handler(event);
         }
         if let Some(queue) = &self.outcomes {
-            if !self.batch.is_empty() {
-                queue.push(self.batch.drain(..));
-            }
+            queue.push_all(&mut self.batch);
         }
         // Events wait for room: the read that makes it wakes the loop.
         self.stalled = room == 0;

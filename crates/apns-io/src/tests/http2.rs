@@ -137,6 +137,10 @@ impl Dispatch for Simple {
         Some(event)
     }
 
+    fn into_outcome(event: Done) -> Result<Done, Done> {
+        Ok(event)
+    }
+
     fn close(&mut self, _now: Instant) {
         self.closing = true;
         if self.unsettled() == 0 {

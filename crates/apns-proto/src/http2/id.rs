@@ -52,14 +52,18 @@ impl ApnsId {
     pub fn to_text(self) -> [u8; Self::TEXT_LEN] {
         const DIGITS: &[u8; 16] = b"0123456789abcdef";
         let mut text = [b'-'; Self::TEXT_LEN];
-        let mut shift = 128u32;
-        for (index, slot) in text.iter_mut().enumerate() {
-            if HYPHENS.contains(&index) {
-                continue;
+        // Byte by byte, a hyphen skipped before bytes 4, 6, 8 and 10 (one per request: keep it
+        // to table look-ups).
+        let mut at = 0;
+        for (index, byte) in self.0.to_be_bytes().into_iter().enumerate() {
+            if matches!(index, 4 | 6 | 8 | 10) {
+                at += 1;
             }
-            shift -= 4;
-            // A nibble is below 16: the index is in range.
-            *slot = DIGITS[usize::from((self.0 >> shift) as u8 & 0xf)];
+            if let Some(pair) = text.get_mut(at..at + 2) {
+                pair[0] = DIGITS[usize::from(byte >> 4)];
+                pair[1] = DIGITS[usize::from(byte & 0xf)];
+            }
+            at += 2;
         }
         text
     }

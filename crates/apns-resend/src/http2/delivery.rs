@@ -768,6 +768,12 @@ impl<U> Delivery<U> {
         self.live + self.unpolled
     }
 
+    /// How many more notifications [`send`](Self::send) takes now (its capacity less what is
+    /// held).
+    pub fn room(&self) -> usize {
+        self.config.capacity.saturating_sub(self.len())
+    }
+
     /// Whether nothing is held.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
