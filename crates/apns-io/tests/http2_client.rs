@@ -13,6 +13,9 @@ use apns_proto::http2::{DeviceNotification, PushType, Reason, Topic};
 use apns_proto::{Payload, PayloadLimit};
 use apns_resend::http2::{Auth, FailReason, HaltReason, Item, Outcome};
 
+mod common;
+use common::peer_or_skip;
+
 const TOPIC: &str = "com.example.mock";
 const GOOD: &str = "b5bb9d8014a0f9b1d61e21e796d78dccdf1352f23cd32812f4850b87b5bb9d80";
 const WAIT: Duration = Duration::from_secs(20);
@@ -171,17 +174,6 @@ fn mock_restarted_mid_run_loses_nothing() {
     // Only those marked may have reached the server twice.
     assert!(second.stats().accepted <= 500 + duplicates);
     assert!(client.close(WAIT).settled);
-}
-
-/// A peer the tests need and may not find: fails under CI, skips with a note otherwise (the
-/// convention of apns-h2's interoperability tests).
-fn peer_or_skip(what: &str, found: bool) -> bool {
-    if found {
-        return true;
-    }
-    assert!(std::env::var_os("CI").is_none(), "{what} is required in CI (cargo xtask ci installs it)");
-    eprintln!("skipped: {what} not found (cargo xtask ci installs it)");
-    false
 }
 
 struct Python(std::process::Child);
