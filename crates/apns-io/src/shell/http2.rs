@@ -610,7 +610,7 @@ impl<D: Dispatch> Engine<D> {
                         conn = id,
                         last_stream_id = goaway.last_stream_id.get(),
                         code = ?goaway.code,
-                        reason = %goaway_reason(&goaway.debug_data),
+                        reason = ?apns_proto::http2::goaway_reason(&goaway.debug_data),
                         "GOAWAY from the server"
                     );
                     self.dispatch.handle_goaway(now, id, &goaway);
@@ -827,11 +827,4 @@ impl<D: Dispatch> Engine<D> {
 
 fn token(id: ConnId) -> Token {
     Token(id as usize)
-}
-
-/// The `reason` of a GOAWAY's debug data (`{"reason":"..."}`), or the data lossily, bounded.
-fn goaway_reason(debug_data: &[u8]) -> String {
-    let text = String::from_utf8_lossy(&debug_data[..debug_data.len().min(128)]);
-    let reason = text.split_once("\"reason\"").and_then(|(_, rest)| rest.split('"').nth(1)).unwrap_or(&text);
-    reason.chars().filter(|c| !c.is_control()).take(64).collect()
 }
