@@ -9,7 +9,7 @@ use std::process::{Child, ChildStdout, Command, Stdio};
 
 mod common;
 
-use common::{certs, mock_args, spawn_mock, APNS};
+use common::{certs, client_tls_args, mock_args, spawn_mock, APNS};
 
 const TOKEN: &str = "b5bb9d8014a0f9b1d61e21e796d78dccdf1352f23cd32812f4850b87b5bb9d80";
 
@@ -55,14 +55,8 @@ impl Mock {
 /// `apns send` of one notification to the mock, with the client certificate of `pki`.
 fn send_one(mock: &Mock, pki: &Path) -> Command {
     let mut command = Command::new(APNS);
-    command
-        .args(["send", "--gateway", &mock.gateway.to_string(), "--server-name", "localhost"])
-        .arg("--cert")
-        .arg(pki.join("client.pem"))
-        .arg("--key")
-        .arg(pki.join("client.key"))
-        .arg("--ca")
-        .arg(pki.join("ca.pem"))
+    command.args(["send", "--gateway", &mock.gateway.to_string()]);
+    client_tls_args(&mut command, pki)
         .args(["--token", TOKEN, "--alert", "hi"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
