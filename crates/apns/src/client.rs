@@ -125,13 +125,13 @@ impl Apns {
     /// `.collapse_id(..)`, `.id(..)`, then `.build()?` and [`send`](Self::send) it.
     pub fn notification(
         &self,
-        token: impl Into<HexDeviceToken>,
+        token: HexDeviceToken,
         push_type: PushType,
         payload: &Payload,
     ) -> Result<DeviceNotificationBuilder, Error> {
         let payload = payload.encode(push_type.payload_limit())?;
         let topic = self.settings.bundle_id.as_ref().and_then(|bundle| bundle.topic_for(&push_type));
-        let builder = DeviceNotification::builder(token.into(), push_type, payload);
+        let builder = DeviceNotification::builder(token, push_type, payload);
         Ok(match topic {
             Some(topic) => builder.topic(topic),
             None => builder,
@@ -141,11 +141,7 @@ impl Apns {
     /// Sends an alert with `payload` to `token`, to the default topic, with Apple's defaults
     /// otherwise (priority 10, stored by Apple's policy): PyAPNs' `send_notification(token,
     /// payload)`. Waits for room in the queue up to the send timeout.
-    pub fn send_notification(
-        &self,
-        token: impl Into<HexDeviceToken>,
-        payload: &Payload,
-    ) -> Result<(), Error> {
+    pub fn send_notification(&self, token: HexDeviceToken, payload: &Payload) -> Result<(), Error> {
         self.send(self.notification(token, PushType::ALERT, payload)?.build()?)
     }
 

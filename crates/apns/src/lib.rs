@@ -63,7 +63,7 @@
 //! use std::time::{Duration, SystemTime};
 //! use apns::{CollapseId, Expiry, Payload, Priority, PushType};
 //!
-//! let token = "b5bb9d8014a0f9b1d61e21e796d78dccdf1352f23cd32812f4850b87b5bb9d80".parse::<apns::HexDeviceToken>()?;
+//! let token = "b5bb9d8014a0f9b1d61e21e796d78dccdf1352f23cd32812f4850b87b5bb9d80".parse()?;
 //! let notification = apns
 //!     .notification(token, PushType::ALERT, &Payload::new().alert("Lunch?"))? // default topic set
 //!     .priority(Priority::PowerConsiderate)                            // 10, 5 or 1
