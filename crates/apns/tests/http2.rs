@@ -294,5 +294,26 @@ fn bad_input_gives_errors_not_panics() {
         .build();
     assert!(background.is_err());
     assert!(apns.close(WAIT).settled);
-    let _ = FailReason::Abandoned;
+}
+
+#[test]
+fn awaited_sends_resolve_after_a_force_close_whatever_became_of_them() {
+    let mock = LocalHttp2Mock::start_with(|config| config.latency(Duration::from_secs(30))).unwrap();
+    let apns = mock.builder().build().unwrap();
+    let futures: Vec<_> = (0..50).map(|i| apns.send_async(alert(&apns, i, "slow"))).collect();
+    let summary = apns.force_close();
+    assert!(!summary.settled);
+    // Items that never reached the loop come back here; dropping them fails their futures.
+    drop(summary);
+    for future in futures {
+        match pollster::block_on(future) {
+            Ok(report) => assert!(
+                matches!(report.outcome, Outcome::Failed(FailReason::Abandoned)),
+                "{:?}",
+                report.outcome
+            ),
+            Err(Error::Http2Closed { .. }) => {}
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
 }
