@@ -166,7 +166,7 @@ pub use apns_auth::{IdError, KeyError};
 pub use apns_io::http2::{Http2Counters, Http2Summary};
 pub use apns_io::{ConnectError, Endpoint, Identity, Outcomes, Password, StartError, TlsError};
 pub use apns_proto::http2::{
-    ApnsId, BroadcastNotification, BundleId, ChannelId, CollapseId, DeviceNotification,
+    ApnsId, ApnsIdGenerator, BroadcastNotification, BundleId, ChannelId, CollapseId, DeviceNotification,
     DeviceNotificationBuilder, HexDeviceToken, InvalidApnsId, InvalidValue, PushType, Reason, RequestError,
     Topic,
 };
