@@ -91,7 +91,7 @@
 //! # The binary protocol: PyAPNs' API
 //!
 //! Apple retired the binary protocol in March 2021. Its API, PyAPNs' shape, stays in
-//! [`binary`] (with its in-process mock, [`mock::LocalMock`]):
+//! [`binary`] (with its in-process mock, `mock::LocalMock`, feature `mock`):
 //!
 //! | PyAPNs | `apns` |
 //! |---|---|
