@@ -26,6 +26,7 @@ use super::auth::{ProviderKeys, TokenAuth, TokenRules};
 use super::config::{Http2Config, Http2Faults};
 use super::record::{Counter, Http2Outcome, Http2Record, Http2Stats, Shared};
 use super::request::{self, Clock, ConnAuth, Incoming, Policy, Tables, Verdict, VOIP_PAYLOAD_LIMIT};
+use super::settings::{SettingsIo, StreamLimits};
 use super::tls;
 use crate::rng::Rng;
 use crate::MockError;
@@ -74,6 +75,7 @@ struct Ctx {
     token_rules: TokenRules,
     tables: Tables,
     sandbox: bool,
+    max_concurrent_streams: u32,
     handshake_timeout: Duration,
     idle_timeout: Option<Duration>,
     faults: Http2Faults,
@@ -121,6 +123,7 @@ impl Http2Mock {
             token_rules: config.token_rules,
             tables: config.tables,
             sandbox: config.sandbox,
+            max_concurrent_streams: config.max_concurrent_streams,
             handshake_timeout: config.handshake_timeout,
             idle_timeout: config.idle_timeout,
             faults: config.faults,
@@ -282,6 +285,8 @@ async fn connection(
     }
     let gate = ctx.faults.stall.map(|_| Arc::new(StallGate::default()));
     let io = StallingIo { inner: tcp, gate: gate.clone(), sleep: None };
+    let limits = ctx.faults.stream_limit.map(|_| Arc::new(StreamLimits::default()));
+    let mut restore_limit_at = None;
     let handshake = async {
         let tls = ctx.acceptor.accept(io).await?;
         let bundle =
@@ -290,7 +295,11 @@ async fn connection(
             Some(bundle) => ConnAuth::Certificate { bundle },
             None => ConnAuth::Token(TokenAuth::default()),
         };
-        let h2 = ctx.h2.handshake::<_, Bytes>(tls).await.map_err(io::Error::other)?;
+        let h2 = ctx
+            .h2
+            .handshake::<_, Bytes>(SettingsIo::new(tls, limits.clone()))
+            .await
+            .map_err(io::Error::other)?;
         Ok::<_, io::Error>((h2, auth))
     };
     let (mut h2, auth) = match tokio::time::timeout(ctx.handshake_timeout, handshake).await {
@@ -349,6 +358,20 @@ async fn connection(
             drop(Pending::new(ctx, &conn, &request, respond.stream_id().as_u32()));
             ctx.shared.count(Counter::ConnectionDrops, 1);
             return;
+        }
+        if let (Some(dip), Some(limits)) = (ctx.faults.stream_limit, &limits) {
+            if limits.acknowledged().is_some_and(|limit| tasks.len() >= limit as usize) {
+                ctx.shared.count(Counter::StreamLimitViolations, 1);
+            }
+            if restore_limit_at == Some(sequence) {
+                limits.advertise(ctx.max_concurrent_streams);
+                ctx.shared.count(Counter::StreamLimitChanges, 1);
+                restore_limit_at = None;
+            } else if sequence % dip.every.get() == 0 && restore_limit_at.is_none() {
+                limits.advertise(dip.limit);
+                ctx.shared.count(Counter::StreamLimitChanges, 1);
+                restore_limit_at = Some(sequence + dip.requests.max(1));
+            }
         }
         if let (Some(stall), Some(gate)) = (ctx.faults.stall, &gate) {
             if sequence % stall.every.get() == 0 {
