@@ -7,8 +7,10 @@
 //!   the facade's end-to-end benchmark (1,000,000 notifications, 1 and 4 connections, prebuilt
 //!   and per-notification payloads) and PyAPNs against the same mock in the same run
 //!   (`apns-soak bench`).
-//! - `soak [--count N] [--seed S]`: the soak under faults (`apns-soak soak`, release build,
-//!   1,000,000 notifications by default); fails if an invariant is violated.
+//! - `soak [--http2] [--count N] [--seed S]`: the soak under faults (`apns-soak soak`, release
+//!   build, 1,000,000 notifications by default); fails if an invariant is violated. `--http2`:
+//!   the HTTP/2 client against the HTTP/2 mock (`apns-soak soak --http2`) instead of the binary
+//!   protocol's soak and table.
 //! - `ci` also prepares the peers the interoperability tests run: a Python environment, npm
 //!   packages and Debian packages (see [`PYTHON_PACKAGES`], [`NODE_PACKAGES`],
 //!   [`DEBIAN_PACKAGES`]), and passes their locations as `APNS_PYTHON` and `APNS_NODE_MODULES`.
@@ -24,7 +26,7 @@ use std::process::{Command, ExitCode};
 type Result<T = ()> = std::result::Result<T, String>;
 
 const USAGE: &str = "usage: cargo xtask <ci | fuzz TARGET [--secs N] | fuzz --list | bench [ARGS...] \
-                     | soak [--count N] [--seed S] | python>";
+                     | soak [--http2] [--count N] [--seed S] | python>";
 
 /// The PyPI packages of the test environment, pinned. Each is an independent implementation
 /// the tests check the project against:
@@ -142,8 +144,9 @@ fn bench(args: &[String]) -> Result {
 }
 
 fn soak(args: &[String]) -> Result {
+    let http2 = args.iter().any(|arg| arg == "--http2");
     let mut forwarded = Vec::new();
-    let mut rest = args.iter();
+    let mut rest = args.iter().filter(|arg| *arg != "--http2");
     while let Some(name) = rest.next() {
         let value = rest.next().ok_or_else(|| format!("{name} takes a value\n{USAGE}"))?;
         match name.as_str() {
@@ -153,6 +156,11 @@ fn soak(args: &[String]) -> Result {
         }
     }
     let root = project_root();
+    if http2 {
+        return run(cargo(&root)
+            .args(["run", "--release", "--quiet", "-p", "apns-soak", "--", "soak", "--http2"])
+            .args(forwarded));
+    }
     run(cargo(&root).args(["run", "--release", "--quiet", "-p", "apns-soak", "--", "soak"]).args(forwarded))?;
     // Issue 11's table at full size: the real `apns send` against `apns mock --record`.
     run(cargo(&root).args(["test", "--release", "-p", "apns-cli", "--test", "honest", "--", "--ignored"]))

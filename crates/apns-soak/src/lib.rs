@@ -22,9 +22,10 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod bench;
+pub mod http2;
 pub mod procfs;
 pub mod remote;
-mod soak;
+pub(crate) mod soak;
 
 use std::fmt;
 

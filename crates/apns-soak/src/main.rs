@@ -1,7 +1,8 @@
 //! `apns-soak`: the soak test and the end-to-end benchmarks (see the library's docs).
 //!
 //! ```text
-//! apns-soak soak  [--count N] [--seed S] [--connections C]     one JSON summary line; exit 1 on a violated invariant
+//! apns-soak soak  [--http2] [--count N] [--seed S] [--connections C]
+//!                                                one JSON summary line; exit 1 on a violated invariant
 //! apns-soak bench [--count N] [--connections 1,4] [--python PATH] [--pyapns-count N]
 //! apns-soak mock                                                 (internal: the mock's child process)
 //! ```
@@ -11,9 +12,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use apns_soak::bench::{self, BenchConfig};
+use apns_soak::http2::{self, Http2SoakConfig};
 use apns_soak::{remote, run, Error, SoakConfig};
 
-const USAGE: &str = "usage: apns-soak soak [--count N] [--seed S] [--connections C]\n       \
+const USAGE: &str = "usage: apns-soak soak [--http2] [--count N] [--seed S] [--connections C]\n       \
                      apns-soak bench [--count N] [--connections 1,4] [--python PATH] [--pyapns-count N]";
 
 fn main() -> ExitCode {
@@ -52,6 +54,10 @@ fn number<T: std::str::FromStr>(name: &str, value: &str) -> Result<T, Error> {
 }
 
 fn soak(args: &[String]) -> Result<ExitCode, Error> {
+    if args.iter().any(|arg| arg == "--http2") {
+        let rest: Vec<String> = args.iter().filter(|arg| *arg != "--http2").cloned().collect();
+        return soak_http2(&rest);
+    }
     let mut config = SoakConfig::new(exe()?);
     for (name, value) in options(args)? {
         match name {
@@ -62,6 +68,21 @@ fn soak(args: &[String]) -> Result<ExitCode, Error> {
         }
     }
     let report = run(&config)?;
+    println!("{}", report.to_json());
+    Ok(if report.passed() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn soak_http2(args: &[String]) -> Result<ExitCode, Error> {
+    let mut config = Http2SoakConfig::new(exe()?);
+    for (name, value) in options(args)? {
+        match name {
+            "--count" => config.count = number(name, value)?,
+            "--seed" => config.seed = number(name, value)?,
+            "--connections" => config.connections = number(name, value)?,
+            _ => return Err(Error::new(format!("unknown option {name}\n{USAGE}"))),
+        }
+    }
+    let report = http2::run(&config)?;
     println!("{}", report.to_json());
     Ok(if report.passed() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

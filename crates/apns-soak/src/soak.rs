@@ -191,15 +191,15 @@ impl SoakReport {
 
 /// The device tokens of a run, and which the mock rejects with which status.
 #[derive(Debug)]
-struct Tokens {
+pub(crate) struct Tokens {
     seed: u64,
-    tokens: Vec<DeviceToken>,
+    pub(crate) tokens: Vec<DeviceToken>,
     /// The status of each rejected token (the first `rejected.len()` tokens).
-    rejected: Vec<Status>,
+    pub(crate) rejected: Vec<Status>,
 }
 
 impl Tokens {
-    fn new(seed: u64, count: u32, fraction: f64) -> Self {
+    pub(crate) fn new(seed: u64, count: u32, fraction: f64) -> Self {
         let count = count.max(1);
         let mut rng = rng(seed, 1);
         let tokens = (0..count)
@@ -218,12 +218,12 @@ impl Tokens {
         Self { seed, tokens, rejected }
     }
 
-    fn index(&self, n: u32) -> usize {
+    pub(crate) fn index(&self, n: u32) -> usize {
         let draw = rng(self.seed, 0x70ce_0000_0000 + u64::from(n)).u64(..);
         (draw % self.tokens.len() as u64) as usize
     }
 
-    fn token(&self, n: u32) -> DeviceToken {
+    pub(crate) fn token(&self, n: u32) -> DeviceToken {
         self.tokens[self.index(n)]
     }
 
@@ -408,10 +408,10 @@ fn check(
             *slot = times;
         }
     }
-    let mut mock_rejected: HashMap<u32, (u8, &str)> = HashMap::new();
+    let mut mock_rejected: HashMap<u32, (u16, &str)> = HashMap::new();
     let mut rejected_twice = 0u64;
-    for (n, status, token) in &tally.rejected {
-        if mock_rejected.insert(*n, (*status, token.as_str())).is_some() {
+    for rejected in &tally.rejected {
+        if mock_rejected.insert(rejected.n, (rejected.status, rejected.token.as_str())).is_some() {
             rejected_twice += 1;
         }
     }
@@ -443,7 +443,8 @@ fn check(
             }
             let hex = tokens.token(n).to_string();
             match mock_rejected.get(&n) {
-                Some(&(mock_status, mock_token)) if mock_status == status.0 && mock_token == hex => {}
+                Some(&(mock_status, mock_token))
+                    if mock_status == u16::from(status.0) && mock_token == hex => {}
                 _ => {
                     mock_mismatch += 1;
                     example(format!(

@@ -77,6 +77,9 @@ pub struct Http2Faults {
     /// At the Nth request of a connection, close the TCP connection without GOAWAY and without
     /// answering the streams still open.
     pub drop_every: Option<NonZeroU64>,
+    /// At each request, close the TCP connection as `drop_every` does with this probability
+    /// (unlike `drop_every`, also on connections that a shorter `goaway_every` ends first).
+    pub drop_probability: Option<f64>,
     /// Answer every Nth request of a connection with RST_STREAM(REFUSED_STREAM).
     pub refuse_stream_every: Option<NonZeroU64>,
     /// Answer every Nth request of a connection with this reason (e.g. 429 TooManyRequests,
@@ -292,6 +295,14 @@ impl Http2Config {
     /// Drops the connection (no GOAWAY, streams open) at every `n`th request (0: never).
     pub fn drop_every(mut self, n: u64) -> Self {
         self.faults.drop_every = NonZeroU64::new(n);
+        self
+    }
+
+    /// Drops the connection (no GOAWAY, streams open) at a request with probability `p`
+    /// (clamped to 0..=1).
+    pub fn drop_probability(mut self, p: f64) -> Self {
+        let p = if p.is_nan() { 0.0 } else { p.clamp(0.0, 1.0) };
+        self.faults.drop_probability = Some(p).filter(|p| *p > 0.0);
         self
     }
 

@@ -39,6 +39,9 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_HEADER_LIST: u32 = 16 * 1024;
 /// The connection-level receive window: room for many small bodies in flight.
 const CONNECTION_WINDOW: u32 = 1024 * 1024;
+/// The most streams of a connection reset before being accepted, and reset by the mock for an
+/// error, that h2 tolerates (see `Http2Mock::start`).
+const MAX_RESET_STREAMS: usize = 100_000;
 /// How long a stop waits for connections to finish after their GOAWAY.
 const STOP_GRACE: Duration = Duration::from_secs(1);
 
@@ -111,9 +114,14 @@ impl Http2Mock {
         };
         let shared = Arc::new(Shared::new(config.record_limit, config.record_writer));
         let mut h2 = h2::server::Builder::new();
+        // h2's defences against rapid reset (CVE-2023-44487) answer GOAWAY(ENHANCE_YOUR_CALM)
+        // once 20 streams were reset before being accepted: a client cancelling the requests
+        // of a stalled connection after their deadline does that, and Apple does not answer so.
         h2.max_concurrent_streams(config.max_concurrent_streams)
             .initial_connection_window_size(CONNECTION_WINDOW)
-            .max_header_list_size(MAX_HEADER_LIST);
+            .max_header_list_size(MAX_HEADER_LIST)
+            .max_pending_accept_reset_streams(MAX_RESET_STREAMS)
+            .max_local_error_reset_streams(Some(MAX_RESET_STREAMS));
         let (stopping_sender, stopping) = tokio::sync::watch::channel(false);
         let max_connections = u32::try_from(config.max_connections).unwrap_or(u32::MAX);
         let ctx = Arc::new(Ctx {
@@ -352,7 +360,10 @@ async fn connection(
             idle.as_mut().reset(TokioInstant::now() + timeout);
         }
         let every = |n: Option<std::num::NonZeroU64>| n.is_some_and(|n| sequence % n.get() == 0);
-        if every(ctx.faults.drop_every) {
+        let stream = respond.stream_id().as_u32();
+        // Its own stream of draws (the request's generator also draws latency and errors).
+        let drop_draw = || Rng::new(ctx.seed ^ 0xd50b, number << 32 | u64::from(stream)).unit();
+        if every(ctx.faults.drop_every) || ctx.faults.drop_probability.is_some_and(|p| drop_draw() < p) {
             // The request is recorded as dropped as its guard goes; so are those in flight,
             // when dropping the set drops their futures.
             drop(Pending::new(ctx, &conn, &request, respond.stream_id().as_u32()));
