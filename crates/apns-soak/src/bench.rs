@@ -273,54 +273,81 @@ fn pyapns_run(
         "token": DeviceToken::new([0x42; 32]).to_string(),
         "expiry": EXPIRY,
     });
-    let mut child = Command::new(python)
-        .arg(script)
-        .arg(config.to_string())
+    let mut command = Command::new(python);
+    command.arg(script).arg(config.to_string());
+    let result = timed_peer(command, mock, base, count, "PyAPNs").map(|timed| PyapnsRun {
+        count,
+        seconds: timed.seconds,
+        per_second: f64::from(count) / timed.seconds,
+        send_seconds: timed.done["seconds"].as_f64(),
+        cpu_s: timed.cpu_s,
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+/// A peer's run as [`timed_peer`] measured it.
+#[derive(Debug, Clone)]
+pub(crate) struct TimedPeer {
+    /// From the peer's `start` line until the mock accepted its last notification, seconds.
+    pub(crate) seconds: f64,
+    /// CPU time of the peer's process over that time, seconds.
+    pub(crate) cpu_s: Option<f64>,
+    /// The peer's last line (`{"event":"done",...}` and what it measured itself).
+    pub(crate) done: serde_json::Value,
+}
+
+/// Runs a peer's driver (`command`), which prints `{"event":"start"}` just before its first
+/// send and one more JSON line when done (then exits, or waits for `exit` on stdin), and times
+/// it from its start until the mock has accepted `count` more than `base`.
+pub(crate) fn timed_peer(
+    mut command: Command,
+    mock: &mut RemoteMock,
+    base: u64,
+    count: u32,
+    what: &str,
+) -> Result<TimedPeer, Error> {
+    let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
-        .map_err(|e| Error::new(format!("cannot run {}: {e}", python.display())))?;
+        .map_err(|e| Error::new(format!("cannot run {what}: {e}")))?;
     let pid = child.id();
     let result = (|| {
-        let stdout = child.stdout.take().ok_or_else(|| Error::new("python has no stdout"))?;
+        let stdout = child.stdout.take().ok_or_else(|| Error::new(format!("{what} has no stdout")))?;
         let mut lines = BufReader::new(stdout).lines();
         let mut next = || -> Result<serde_json::Value, Error> {
             let line = lines
                 .next()
-                .ok_or_else(|| Error::new("the PyAPNs driver exited early"))?
+                .ok_or_else(|| Error::new(format!("the {what} driver exited early")))?
                 .map_err(Error::io)?;
-            serde_json::from_str(&line).map_err(|e| Error::new(format!("PyAPNs driver said {line:?}: {e}")))
+            serde_json::from_str(&line).map_err(|e| Error::new(format!("{what} driver said {line:?}: {e}")))
         };
         let started = next()?;
         let start = Instant::now();
         if started["event"] != "start" {
-            return Err(Error::new(format!("PyAPNs driver: expected start, got {started}")));
+            return Err(Error::new(format!("{what} driver: expected start, got {started}")));
         }
         let cpu_before = procfs::cpu_seconds(Some(pid));
         let (reached, stats) = mock.wait_accepted(base + u64::from(count), WAIT)?;
         let seconds = start.elapsed().as_secs_f64();
-        let cpu = procfs::cpu_seconds(Some(pid)).zip(cpu_before).map(|(after, before)| after - before);
+        let cpu_s = procfs::cpu_seconds(Some(pid)).zip(cpu_before).map(|(after, before)| after - before);
         if !reached {
             return Err(Error::new(format!(
-                "the mock accepted only {} of PyAPNs' {count}",
+                "the mock accepted only {} of {what}'s {count}",
                 stats.accepted - base
             )));
         }
-        let sent = next()?;
-        Ok(PyapnsRun {
-            count,
-            seconds,
-            per_second: f64::from(count) / seconds,
-            send_seconds: sent["seconds"].as_f64(),
-            cpu_s: cpu,
-        })
+        Ok(TimedPeer { seconds, cpu_s, done: next()? })
     })();
-    // Tell the driver to exit (its reader thread would keep it up for 30 s otherwise).
+    // Tell the driver to exit (PyAPNs' reader thread would keep it up for 30 s otherwise).
     if let Some(mut stdin) = child.stdin.take() {
         let _ = writeln!(stdin, "exit");
     }
+    if result.is_err() {
+        let _ = child.kill();
+    }
     let _ = child.wait();
-    let _ = std::fs::remove_dir_all(&dir);
     result
 }

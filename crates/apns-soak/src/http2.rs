@@ -387,6 +387,7 @@ pub fn run(config: &Http2SoakConfig) -> Result<Http2SoakReport, Error> {
         }
     }
     let http2 = Http2Spec {
+        addr: None,
         provider_key: Some((key.key_id.clone(), key.team_id.clone(), key.private_key_pem.clone())),
         token_max_age_s: config.token_max_age.as_secs().max(2),
         token_min_refresh_ms: millis(config.token_max_age / 4),

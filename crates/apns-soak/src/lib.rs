@@ -22,6 +22,7 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod bench;
+pub mod bench_http2;
 pub mod http2;
 pub mod procfs;
 pub mod remote;

@@ -62,6 +62,9 @@ pub struct MockSpec {
 /// per connection, times in milliseconds, 0 is off.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Http2Spec {
+    /// Where to listen (`None`: 127.0.0.1, any free port).
+    #[serde(default)]
+    pub addr: Option<SocketAddr>,
     /// The provider's key: id, team id, PKCS#8 PEM (token auth).
     pub provider_key: Option<(String, String, String)>,
     /// Provider tokens older than this are refused with `ExpiredProviderToken`, seconds.
@@ -614,6 +617,9 @@ fn http2_mock(
     if let Some((key_id, team_id, pem)) = &http2.provider_key {
         let key = ProviderPublicKey::from_pem(pem).map_err(|e| Error::new(format!("provider key: {e}")))?;
         config = config.provider_key(key_id, team_id, key);
+    }
+    if let Some(addr) = http2.addr {
+        config = config.addr(addr);
     }
     if http2.token_max_age_s > 0 {
         config = config.token_max_age(Duration::from_secs(http2.token_max_age_s));
