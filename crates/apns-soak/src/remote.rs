@@ -19,8 +19,9 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use apns::binary::Status;
 use apns::mock::{DelayRange, MockConfig, MockServer, MockStats};
-use apns::{DeviceToken, Status};
+use apns::DeviceToken;
 use apns_mock::http2::{Http2Config, Http2Mock, Http2Stats, ProviderPublicKey, Reason};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
