@@ -317,30 +317,66 @@ pub(crate) fn timed_peer(
     let pid = child.id();
     let result = (|| {
         let stdout = child.stdout.take().ok_or_else(|| Error::new(format!("{what} has no stdout")))?;
-        let mut lines = BufReader::new(stdout).lines();
-        let mut next = || -> Result<serde_json::Value, Error> {
-            let line = lines
-                .next()
-                .ok_or_else(|| Error::new(format!("the {what} driver exited early")))?
-                .map_err(Error::io)?;
-            serde_json::from_str(&line).map_err(|e| Error::new(format!("{what} driver said {line:?}: {e}")))
+        // Lines arrive on a thread of their own: a peer whose sends all fail says so when done,
+        // while the mock never counts them.
+        let (lines, said) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let parsed = line.map_err(Error::io).and_then(|line| {
+                    serde_json::from_str::<serde_json::Value>(&line)
+                        .map_err(|e| Error::new(format!("driver said {line:?}: {e}")))
+                });
+                if lines.send(parsed).is_err() {
+                    break;
+                }
+            }
+        });
+        let next = |timeout: Duration| -> Result<Option<serde_json::Value>, Error> {
+            match said.recv_timeout(timeout) {
+                Ok(line) => line.map(Some).map_err(|e| Error::new(format!("{what}: {e}"))),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Ok(None),
+                Err(_) => Err(Error::new(format!("the {what} driver exited early"))),
+            }
         };
-        let started = next()?;
+        let started = next(WAIT)?.ok_or_else(|| Error::new(format!("{what} did not start")))?;
         let start = Instant::now();
         if started["event"] != "start" {
             return Err(Error::new(format!("{what} driver: expected start, got {started}")));
         }
         let cpu_before = procfs::cpu_seconds(Some(pid));
-        let (reached, stats) = mock.wait_accepted(base + u64::from(count), WAIT)?;
+        let target = base + u64::from(count);
+        let mut done = None;
+        loop {
+            let (reached, stats) = mock.wait_accepted(target, Duration::from_millis(200))?;
+            if reached {
+                break;
+            }
+            if done.is_none() {
+                done = next(Duration::ZERO)?;
+            }
+            let gave_up = match &done {
+                // The peer is done: what the mock has not counted 2 s later never comes.
+                Some(said) if !mock.wait_accepted(target, Duration::from_secs(2))?.0 => {
+                    Some(format!("; {what} said {said}"))
+                }
+                Some(_) => break,
+                None if start.elapsed() > WAIT => Some(String::new()),
+                None => None,
+            };
+            if let Some(said) = gave_up {
+                let accepted = stats.accepted - base;
+                return Err(Error::new(format!(
+                    "the mock accepted only {accepted} of {what}'s {count}{said}"
+                )));
+            }
+        }
         let seconds = start.elapsed().as_secs_f64();
         let cpu_s = procfs::cpu_seconds(Some(pid)).zip(cpu_before).map(|(after, before)| after - before);
-        if !reached {
-            return Err(Error::new(format!(
-                "the mock accepted only {} of {what}'s {count}",
-                stats.accepted - base
-            )));
-        }
-        Ok(TimedPeer { seconds, cpu_s, done: next()? })
+        let done = match done {
+            Some(done) => done,
+            None => next(WAIT)?.ok_or_else(|| Error::new(format!("{what} did not finish")))?,
+        };
+        Ok(TimedPeer { seconds, cpu_s, done })
     })();
     // Tell the driver to exit (PyAPNs' reader thread would keep it up for 30 s otherwise).
     if let Some(mut stdin) = child.stdin.take() {

@@ -3,12 +3,12 @@
 //! against the same mock in the same run: `a2` (Rust), `@parse/node-apn` (Node.js), `aioapns`
 //! (Python).
 //!
-//! Each run of ours: a fresh client with 1 or 4 connections (up to 1,000 streams each, as the
+//! Each run of ours: a fresh client (the `apns` facade: [`Apns`]) with 1 or 4 connections (up to 1,000 streams each, as the
 //! mock allows), `count` notifications to one device token; the clock runs from the first send
 //! until the mock has counted the last one accepted, then a graceful close confirms every
 //! report `Accepted`. Payloads are either prebuilt (one notification built once, cloned per
 //! send: the token, topic and encoded payload are shared) or built per notification in the
-//! timed loop (the payload builder, JSON, the device token parsed, the request checked). The
+//! timed loop (`Apns::notification`: the payload builder, JSON, the size check, the topic). The
 //! payload is `{"aps":{"alert":"Hello World!","sound":"default","badge":1}}` for every client.
 //!
 //! Measured: notifications per second; CPU time of our whole process and of the client's loop
@@ -30,13 +30,8 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use apns_auth::{KeyId, SigningKey, TeamId, TokenPolicy, TokenSigner};
-use apns_io::http2::{Http2Client, Http2Config};
-use apns_io::{Endpoint, TlsConfig};
-use apns_mock::certs::{ProviderKey, TestPki};
-use apns_proto::http2::{DeviceNotification, PushType, Topic};
-use apns_proto::{Payload, PayloadLimit};
-use apns_resend::http2::{Auth, Event, Item, Outcome};
+use apns::mock::{ProviderKey, TestPki};
+use apns::{Apns, DeviceNotification, HexDeviceToken, Outcome, Payload, PushType};
 use serde::Serialize;
 
 use crate::bench::{timed_peer, Payloads};
@@ -315,59 +310,44 @@ fn client_run(
     count: u32,
 ) -> Result<ClientRun, Error> {
     let base = mock.stats()?.accepted;
-    let tls = TlsConfig::new()
+    let apns = Apns::builder()
+        .gateway(&format!("localhost:{}", mock.gateway_addr().port()))
         .ca_pem(pki.ca_cert_pem.as_bytes())
-        .and_then(|tls| tls.build_h2())
-        .map_err(|e| Error::new(format!("TLS: {e}")))?;
-    let signing = SigningKey::from_p8_pem(key.private_key_pem.as_bytes())
-        .map_err(|e| Error::new(format!("provider key: {e}")))?;
-    let ids = KeyId::new(&key.key_id).and_then(|kid| Ok((kid, TeamId::new(&key.team_id)?)));
-    let (key_id, team_id) = ids.map_err(|e| Error::new(format!("provider key ids: {e}")))?;
-    let auth = Auth::Token(TokenPolicy::new(TokenSigner::new(signing, key_id, team_id)));
+        .token_key(key.private_key_pem.as_bytes(), &key.key_id, &key.team_id)
+        .topic(TOPIC)
+        .connections(connections)
+        .capacity(20_000)
+        .queue_capacity(20_000)
+        .send_timeout(WAIT)
+        .build()?;
     let accepted = Arc::new(AtomicU64::new(0));
     let counted = accepted.clone();
-    let mut http2 = Http2Config::new(Endpoint::at("localhost", mock.gateway_addr()), tls, auth, 1).on_event(
-        move |event| {
-            if let Event::Finished(report) = event {
-                if matches!(report.outcome, Outcome::Accepted { .. }) {
-                    counted.fetch_add(1, Relaxed);
-                }
-            }
-        },
-    );
-    http2.delivery.connections = connections;
-    http2.delivery.capacity = 20_000;
-    http2.queue_capacity = 20_000;
-    let client: Http2Client<u32> =
-        Http2Client::start(http2).map_err(|e| Error::new(format!("HTTP/2 client: {e}")))?;
-    let notification = |payload: &Payload| -> Result<DeviceNotification, Error> {
-        let encoded = payload.encode(PayloadLimit::HTTP2).map_err(|e| Error::new(format!("payload: {e}")))?;
-        let token = TOKEN.parse().map_err(|e| Error::new(format!("token: {e}")))?;
-        let topic = Topic::new(TOPIC).map_err(|e| Error::new(format!("topic: {e}")))?;
-        DeviceNotification::builder(token, PushType::ALERT, encoded)
-            .topic(topic)
-            .build()
-            .map_err(|e| Error::new(format!("notification: {e}")))
-    };
+    apns.on_outcome(move |report| {
+        if matches!(report.outcome, Outcome::Accepted { .. }) {
+            counted.fetch_add(1, Relaxed);
+        }
+    });
+    let token: HexDeviceToken = TOKEN.parse().map_err(|e| Error::new(format!("token: {e}")))?;
     let golden = || Payload::new().alert("Hello World!").sound("default").badge(1);
-    let prebuilt = notification(&golden())?;
-    let send =
-        |items: Vec<Item<u32>>| client.send_batch(items, None).map_err(|e| Error::new(format!("send: {e}")));
+    let notification = || -> Result<DeviceNotification, Error> {
+        let builder = apns.notification(token.clone(), PushType::ALERT, &golden())?;
+        builder.build().map_err(|e| Error::new(format!("notification: {e}")))
+    };
+    let prebuilt = notification()?;
     let peak_reset = procfs::reset_peak_rss();
     let (cpu_before, loop_before, mock_before) = (procfs::cpu_seconds(None), loop_cpu(), mock.cpu_seconds());
     let start = Instant::now();
     let mut batch = Vec::with_capacity(1000);
-    for tag in 0..count {
-        let notification = match payloads {
+    for _ in 0..count {
+        batch.push(match payloads {
             Payloads::Prebuilt => prebuilt.clone(),
-            Payloads::PerNotification => notification(&golden())?,
-        };
-        batch.push(Item::device(notification, tag));
+            Payloads::PerNotification => notification()?,
+        });
         if batch.len() == 1000 {
-            send(std::mem::replace(&mut batch, Vec::with_capacity(1000)))?;
+            apns.send_all(std::mem::replace(&mut batch, Vec::with_capacity(1000)))?;
         }
     }
-    send(batch)?;
+    apns.send_all(batch)?;
     let (reached, stats) = mock.wait_accepted(base + u64::from(count), WAIT)?;
     let seconds = start.elapsed().as_secs_f64();
     let delta =
@@ -380,9 +360,9 @@ fn client_run(
     if !reached {
         return Err(Error::new(format!("the mock accepted only {} of {count}", stats.accepted - base)));
     }
-    let summary = client.close(WAIT);
+    let summary = apns.close(WAIT);
     let peak_rss = if peak_reset { procfs::peak_rss() } else { None };
-    drop(client);
+    drop(apns);
     if !summary.settled || accepted.load(Relaxed) != u64::from(count) {
         return Err(Error::new(format!(
             "not every notification was reported accepted: {} of {count}",
