@@ -86,6 +86,9 @@ pub struct ClientRun {
     pub mock_cpu_s: Option<f64>,
     /// Peak resident memory of this process over the run, bytes.
     pub peak_rss: Option<u64>,
+    /// Resident memory when the clock started (what earlier runs left to the allocator
+    /// included), bytes.
+    pub rss_before: Option<u64>,
     /// TLS bytes written per notification.
     pub bytes_written_per_notification: f64,
 }
@@ -334,6 +337,7 @@ fn client_run(
         builder.build().map_err(|e| Error::new(format!("notification: {e}")))
     };
     let prebuilt = notification()?;
+    let rss_before = procfs::rss();
     let peak_reset = procfs::reset_peak_rss();
     let (cpu_before, loop_before, mock_before) = (procfs::cpu_seconds(None), loop_cpu(), mock.cpu_seconds());
     let start = Instant::now();
@@ -381,6 +385,7 @@ fn client_run(
         process_cpu_us_per_notification: process_cpu_s.map(|cpu| cpu * 1e6 / f64::from(count)),
         mock_cpu_s,
         peak_rss,
+        rss_before,
         bytes_written_per_notification: summary.counters.bytes_written as f64 / f64::from(count),
     })
 }
