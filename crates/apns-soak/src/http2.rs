@@ -26,7 +26,7 @@ use apns_resend::http2::{Auth, Backoff, Event, Item, Outcome, Report};
 use serde::Serialize;
 
 use crate::remote::{Http2Spec, MockSpec, RemoteHttp2Stats, RemoteMock, Stopped};
-use crate::soak::Tokens;
+use crate::soak::{Footprint, Meter, Tokens};
 use crate::{procfs, Error};
 
 const MIB: u64 = 1024 * 1024;
@@ -163,18 +163,8 @@ pub struct Http2SoakReport {
     pub mock_token_refusals: u64,
     /// CPU time of the mock's process, seconds.
     pub mock_cpu_s: Option<f64>,
-    /// CPU time of this process while the client ran, seconds.
-    pub client_cpu_s: Option<f64>,
-    /// Peak resident memory of this process while the client ran (`VmHWM`), bytes.
-    pub peak_rss: u64,
-    /// The bound it was checked against.
-    pub memory_bound: u64,
-    /// Threads before the client started and after it was dropped.
-    pub threads: (usize, usize),
-    /// File descriptors before and after.
-    pub fds: (usize, usize),
-    /// From the first send to the end of the close, seconds.
-    pub elapsed_s: f64,
+    /// What the client process used while the client ran (peak memory reset at its start).
+    pub footprint: Footprint,
     /// Every invariant that did not hold.
     pub violations: Vec<String>,
 }
@@ -219,8 +209,7 @@ impl Http2SoakReport {
 
     /// The summary as one JSON line (as the binary soak prints).
     pub fn to_json(&self) -> String {
-        let mib = |bytes: u64| (bytes as f64 / MIB as f64 * 10.0).round() / 10.0;
-        serde_json::json!({
+        let mut json = serde_json::json!({
             "soak": if self.passed() { "passed" } else { "FAILED" },
             "protocol": "http2",
             "count": self.count,
@@ -236,16 +225,11 @@ impl Http2SoakReport {
             "client": self.client,
             "mock": self.mock,
             "mock_token_refusals": self.mock_token_refusals,
-            "peak_rss_mib": mib(self.peak_rss),
-            "memory_bound_mib": mib(self.memory_bound),
-            "threads": [self.threads.0, self.threads.1],
-            "fds": [self.fds.0, self.fds.1],
-            "client_cpu_s": self.client_cpu_s,
             "mock_cpu_s": self.mock_cpu_s,
-            "elapsed_s": (self.elapsed_s * 100.0).round() / 100.0,
-            "violations": self.violations,
-        })
-        .to_string()
+        });
+        self.footprint.add_json(&mut json);
+        json["violations"] = serde_json::json!(self.violations);
+        json.to_string()
     }
 }
 
@@ -432,10 +416,8 @@ pub fn run(config: &Http2SoakConfig) -> Result<Http2SoakReport, Error> {
             .map_err(|e| Error::new(format!("notification: {e}")))
     };
 
-    let threads_before = procfs::threads().map_err(Error::io)?;
-    let fds_before = procfs::fds().map_err(Error::io)?;
+    let meter = Meter::start()?;
     procfs::reset_peak_rss();
-    let cpu_before = procfs::cpu_seconds(None);
     let start = Instant::now();
     let driver = {
         let (ledger, tokens) = (ledger.clone(), tokens.clone());
@@ -452,10 +434,7 @@ pub fn run(config: &Http2SoakConfig) -> Result<Http2SoakReport, Error> {
     driver.send(batch)?;
     let (settled, counters) = driver.close(config.close_timeout);
     let elapsed = start.elapsed();
-    let peak_rss = procfs::peak_rss().unwrap_or(0);
-    let client_cpu_s = procfs::cpu_seconds(None).zip(cpu_before).map(|(after, before)| after - before);
-    let threads_after = procfs::threads().map_err(Error::io)?;
-    let fds_after = procfs::fds().map_err(Error::io)?;
+    let footprint = meter.finish(elapsed, config.memory_bound)?;
     let stopped = mock.stop()?;
 
     let ledger = lock(&ledger);
@@ -474,12 +453,7 @@ pub fn run(config: &Http2SoakConfig) -> Result<Http2SoakReport, Error> {
         mock: stopped.stats.http2.unwrap_or_default(),
         mock_token_refusals: stopped.tally.as_ref().map_or(0, |tally| tally.token_refusals),
         mock_cpu_s: stopped.cpu_seconds,
-        client_cpu_s,
-        peak_rss,
-        memory_bound: config.memory_bound,
-        threads: (threads_before, threads_after),
-        fds: (fds_before, fds_after),
-        elapsed_s: elapsed.as_secs_f64(),
+        footprint,
         violations: Vec::new(),
     };
     check(&mut report, &tokens, &ledger, &stopped, settled);
@@ -573,12 +547,6 @@ fn check(report: &mut Http2SoakReport, tokens: &Tokens, ledger: &Ledger, stopped
     fail(*ghost > 0, format!("{ghost} reported accepted but never accepted by the mock"));
     fail(*unflagged > 0, format!("{unflagged} duplicates not reported as possible duplicates"));
     fail(!settled, "the graceful close did not settle every notification in time".to_owned());
-    fail(
-        report.peak_rss > report.memory_bound,
-        format!("peak resident memory {} B above the bound {} B", report.peak_rss, report.memory_bound),
-    );
-    fail(report.threads.1 != report.threads.0, format!("threads {:?} before/after", report.threads));
-    fail(report.fds.1 != report.fds.0, format!("file descriptors {:?} before/after", report.fds));
     // A stream the client cancelled after its deadline still counts as open at the mock until
     // the mock answers it: the count is exact only without timeouts.
     fail(
@@ -589,6 +557,7 @@ fn check(report: &mut Http2SoakReport, tokens: &Tokens, ledger: &Ledger, stopped
         tally.unparsed > 0 || tally.out_of_range > 0,
         format!("{} unreadable records", tally.unparsed + tally.out_of_range),
     );
+    violations.extend(report.footprint.violations());
     violations.extend(examples);
     report.violations = violations;
 }

@@ -36,7 +36,7 @@ pub(crate) mod soak;
 
 use std::fmt;
 
-pub use soak::{run, SoakConfig, SoakReport};
+pub use soak::{run, Footprint, SoakConfig, SoakReport};
 
 /// Why a soak or a benchmark could not run (as opposed to an invariant it found violated, which
 /// is in [`SoakReport::violations`]).

@@ -58,20 +58,31 @@ fn number<T: std::str::FromStr>(name: &str, value: &str) -> Result<T, Error> {
     value.parse().map_err(|_| Error::new(format!("{name} takes a number, not {value:?}")))
 }
 
+/// The options both soaks take: `--count`, `--seed`, `--connections`.
+fn soak_options(
+    args: &[String],
+    count: &mut u32,
+    seed: &mut u64,
+    connections: &mut usize,
+) -> Result<(), Error> {
+    for (name, value) in options(args)? {
+        match name {
+            "--count" => *count = number(name, value)?,
+            "--seed" => *seed = number(name, value)?,
+            "--connections" => *connections = number(name, value)?,
+            _ => return Err(Error::new(format!("unknown option {name}\n{USAGE}"))),
+        }
+    }
+    Ok(())
+}
+
 fn soak(args: &[String]) -> Result<ExitCode, Error> {
     if args.iter().any(|arg| arg == "--http2") {
         let rest: Vec<String> = args.iter().filter(|arg| *arg != "--http2").cloned().collect();
         return soak_http2(&rest);
     }
     let mut config = SoakConfig::new(exe()?);
-    for (name, value) in options(args)? {
-        match name {
-            "--count" => config.count = number(name, value)?,
-            "--seed" => config.seed = number(name, value)?,
-            "--connections" => config.connections = number(name, value)?,
-            _ => return Err(Error::new(format!("unknown option {name}\n{USAGE}"))),
-        }
-    }
+    soak_options(args, &mut config.count, &mut config.seed, &mut config.connections)?;
     let report = run(&config)?;
     println!("{}", report.to_json());
     Ok(if report.passed() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
@@ -119,14 +130,7 @@ fn bench_http2(args: &[String]) -> Result<ExitCode, Error> {
 
 fn soak_http2(args: &[String]) -> Result<ExitCode, Error> {
     let mut config = Http2SoakConfig::new(exe()?);
-    for (name, value) in options(args)? {
-        match name {
-            "--count" => config.count = number(name, value)?,
-            "--seed" => config.seed = number(name, value)?,
-            "--connections" => config.connections = number(name, value)?,
-            _ => return Err(Error::new(format!("unknown option {name}\n{USAGE}"))),
-        }
-    }
+    soak_options(args, &mut config.count, &mut config.seed, &mut config.connections)?;
     let report = http2::run(&config)?;
     println!("{}", report.to_json());
     Ok(if report.passed() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
