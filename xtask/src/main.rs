@@ -6,9 +6,13 @@
 //! - `bench [ARGS...]`: the criterion benchmarks of every crate (`cargo bench --workspace`), then
 //!   the facade's end-to-end benchmark (1,000,000 notifications, 1 and 4 connections, prebuilt
 //!   and per-notification payloads) and PyAPNs against the same mock in the same run
-//!   (`apns-soak bench`).
-//! - `soak [--count N] [--seed S]`: the soak under faults (`apns-soak soak`, release build,
-//!   1,000,000 notifications by default); fails if an invariant is violated.
+//!   (`apns-soak bench`); then the HTTP/2 benchmark (`apns-soak bench --http2`): the HTTP/2
+//!   client on 1 and 4 connections, then `a2` (built from `xtask/peers/a2`), `@parse/node-apn`
+//!   and `aioapns` against the same HTTP/2 mock in the same run.
+//! - `soak [--http2] [--count N] [--seed S]`: the soak under faults (`apns-soak soak`, release
+//!   build, 1,000,000 notifications by default); fails if an invariant is violated. `--http2`:
+//!   the HTTP/2 client against the HTTP/2 mock (`apns-soak soak --http2`) instead of the binary
+//!   protocol's soak and table.
 //! - `ci` also prepares the peers the interoperability tests run: a Python environment, npm
 //!   packages and Debian packages (see [`PYTHON_PACKAGES`], [`NODE_PACKAGES`],
 //!   [`DEBIAN_PACKAGES`]), and passes their locations as `APNS_PYTHON` and `APNS_NODE_MODULES`.
@@ -24,7 +28,7 @@ use std::process::{Command, ExitCode};
 type Result<T = ()> = std::result::Result<T, String>;
 
 const USAGE: &str = "usage: cargo xtask <ci | fuzz TARGET [--secs N] | fuzz --list | bench [ARGS...] \
-                     | soak [--count N] [--seed S] | python>";
+                     | soak [--http2] [--count N] [--seed S] | python>";
 
 /// The PyPI packages of the test environment, pinned. Each is an independent implementation
 /// the tests check the project against:
@@ -138,12 +142,44 @@ fn bench(args: &[String]) -> Result {
     let python = test_python()?;
     run(cargo(&root)
         .args(["run", "--release", "--quiet", "-p", "apns-soak", "--", "bench", "--python"])
-        .arg(python))
+        .arg(&python))?;
+    // HTTP/2: our client, then the peers against the same mock; a peer that cannot be installed
+    // is left out, and the bench says so.
+    let mut http2 = cargo(&root);
+    http2
+        .args(["run", "--release", "--quiet", "-p", "apns-soak", "--", "bench", "--http2", "--python"])
+        .arg(&python);
+    match node_packages() {
+        Ok(node_modules) => {
+            http2.arg("--node-modules").arg(node_modules);
+        }
+        Err(error) => eprintln!("xtask: node-apn left out of the HTTP/2 bench: {error}"),
+    }
+    match a2_peer(&root) {
+        Ok(a2) => {
+            http2.arg("--a2").arg(a2);
+        }
+        Err(error) => eprintln!("xtask: a2 left out of the HTTP/2 bench: {error}"),
+    }
+    run(&mut http2)
+}
+
+/// Builds the a2 peer (`xtask/peers/a2`, a Cargo project of its own, not a member of the
+/// workspace) into `target/peers-a2` and returns its binary.
+fn a2_peer(root: &Path) -> Result<PathBuf> {
+    let target = root.join("target").join("peers-a2");
+    run(cargo(root)
+        .args(["build", "--release", "--quiet", "--manifest-path"])
+        .arg(root.join("xtask/peers/a2/Cargo.toml"))
+        .arg("--target-dir")
+        .arg(&target))?;
+    Ok(target.join("release").join("a2-peer"))
 }
 
 fn soak(args: &[String]) -> Result {
+    let http2 = args.iter().any(|arg| arg == "--http2");
     let mut forwarded = Vec::new();
-    let mut rest = args.iter();
+    let mut rest = args.iter().filter(|arg| *arg != "--http2");
     while let Some(name) = rest.next() {
         let value = rest.next().ok_or_else(|| format!("{name} takes a value\n{USAGE}"))?;
         match name.as_str() {
@@ -153,6 +189,11 @@ fn soak(args: &[String]) -> Result {
         }
     }
     let root = project_root();
+    if http2 {
+        return run(cargo(&root)
+            .args(["run", "--release", "--quiet", "-p", "apns-soak", "--", "soak", "--http2"])
+            .args(forwarded));
+    }
     run(cargo(&root).args(["run", "--release", "--quiet", "-p", "apns-soak", "--", "soak"]).args(forwarded))?;
     // Issue 11's table at full size: the real `apns send` against `apns mock --record`.
     run(cargo(&root).args(["test", "--release", "-p", "apns-cli", "--test", "honest", "--", "--ignored"]))

@@ -61,6 +61,13 @@ pub const FILE_NAMES: [&str; 5] = ["ca.pem", "server.pem", "server.key", "client
 impl TestPki {
     /// Generates a new CA and the two certificates it signs.
     pub fn generate() -> Result<Self, CertError> {
+        Self::generate_for(&[])
+    }
+
+    /// [`generate`](Self::generate), with these host names in the server certificate too
+    /// (besides `localhost` and `127.0.0.1`): for clients that only connect to Apple's hosts,
+    /// pointed at the mock by their resolver.
+    pub fn generate_for(extra_names: &[&str]) -> Result<Self, CertError> {
         let ca_key = KeyPair::generate()?;
         let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -71,7 +78,9 @@ impl TestPki {
         let issuer = Issuer::new(ca_params, &ca_key);
 
         let server_key = KeyPair::generate()?;
-        let mut server_params = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])?;
+        let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+        names.extend(extra_names.iter().map(|name| (*name).to_owned()));
+        let mut server_params = CertificateParams::new(names)?;
         server_params.distinguished_name.push(DnType::CommonName, "localhost");
         server_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         let server_cert = server_params.signed_by(&server_key, &issuer)?;

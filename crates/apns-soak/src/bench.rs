@@ -274,54 +274,117 @@ fn pyapns_run(
         "token": DeviceToken::new([0x42; 32]).to_string(),
         "expiry": EXPIRY,
     });
-    let mut child = Command::new(python)
-        .arg(script)
-        .arg(config.to_string())
+    let mut command = Command::new(python);
+    command.arg(script).arg(config.to_string());
+    let result = timed_peer(command, mock, base, count, "PyAPNs").map(|timed| PyapnsRun {
+        count,
+        seconds: timed.seconds,
+        per_second: f64::from(count) / timed.seconds,
+        send_seconds: timed.done["seconds"].as_f64(),
+        cpu_s: timed.cpu_s,
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+/// A peer's run as [`timed_peer`] measured it.
+#[derive(Debug, Clone)]
+pub(crate) struct TimedPeer {
+    /// From the peer's `start` line until the mock accepted its last notification, seconds.
+    pub(crate) seconds: f64,
+    /// CPU time of the peer's process over that time, seconds.
+    pub(crate) cpu_s: Option<f64>,
+    /// The peer's last line (`{"event":"done",...}` and what it measured itself).
+    pub(crate) done: serde_json::Value,
+}
+
+/// Runs a peer's driver (`command`), which prints `{"event":"start"}` just before its first
+/// send and one more JSON line when done (then exits, or waits for `exit` on stdin), and times
+/// it from its start until the mock has accepted `count` more than `base`.
+pub(crate) fn timed_peer(
+    mut command: Command,
+    mock: &mut RemoteMock,
+    base: u64,
+    count: u32,
+    what: &str,
+) -> Result<TimedPeer, Error> {
+    let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
-        .map_err(|e| Error::new(format!("cannot run {}: {e}", python.display())))?;
+        .map_err(|e| Error::new(format!("cannot run {what}: {e}")))?;
     let pid = child.id();
     let result = (|| {
-        let stdout = child.stdout.take().ok_or_else(|| Error::new("python has no stdout"))?;
-        let mut lines = BufReader::new(stdout).lines();
-        let mut next = || -> Result<serde_json::Value, Error> {
-            let line = lines
-                .next()
-                .ok_or_else(|| Error::new("the PyAPNs driver exited early"))?
-                .map_err(Error::io)?;
-            serde_json::from_str(&line).map_err(|e| Error::new(format!("PyAPNs driver said {line:?}: {e}")))
+        let stdout = child.stdout.take().ok_or_else(|| Error::new(format!("{what} has no stdout")))?;
+        // Lines arrive on a thread of their own: a peer whose sends all fail says so when done,
+        // while the mock never counts them.
+        let (lines, said) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let parsed = line.map_err(Error::io).and_then(|line| {
+                    serde_json::from_str::<serde_json::Value>(&line)
+                        .map_err(|e| Error::new(format!("driver said {line:?}: {e}")))
+                });
+                if lines.send(parsed).is_err() {
+                    break;
+                }
+            }
+        });
+        let next = |timeout: Duration| -> Result<Option<serde_json::Value>, Error> {
+            match said.recv_timeout(timeout) {
+                Ok(line) => line.map(Some).map_err(|e| Error::new(format!("{what}: {e}"))),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Ok(None),
+                Err(_) => Err(Error::new(format!("the {what} driver exited early"))),
+            }
         };
-        let started = next()?;
+        let started = next(WAIT)?.ok_or_else(|| Error::new(format!("{what} did not start")))?;
         let start = Instant::now();
         if started["event"] != "start" {
-            return Err(Error::new(format!("PyAPNs driver: expected start, got {started}")));
+            return Err(Error::new(format!("{what} driver: expected start, got {started}")));
         }
         let cpu_before = procfs::cpu_seconds(Some(pid));
-        let (reached, stats) = mock.wait_accepted(base + u64::from(count), WAIT)?;
-        let seconds = start.elapsed().as_secs_f64();
-        let cpu = procfs::cpu_seconds(Some(pid)).zip(cpu_before).map(|(after, before)| after - before);
-        if !reached {
-            return Err(Error::new(format!(
-                "the mock accepted only {} of PyAPNs' {count}",
-                stats.accepted - base
-            )));
+        let target = base + u64::from(count);
+        let mut done = None;
+        loop {
+            let (reached, stats) = mock.wait_accepted(target, Duration::from_millis(200))?;
+            if reached {
+                break;
+            }
+            if done.is_none() {
+                done = next(Duration::ZERO)?;
+            }
+            let gave_up = match &done {
+                // The peer is done: what the mock has not counted 2 s later never comes.
+                Some(said) if !mock.wait_accepted(target, Duration::from_secs(2))?.0 => {
+                    Some(format!("; {what} said {said}"))
+                }
+                Some(_) => break,
+                None if start.elapsed() > WAIT => Some(String::new()),
+                None => None,
+            };
+            if let Some(said) = gave_up {
+                let accepted = stats.accepted - base;
+                return Err(Error::new(format!(
+                    "the mock accepted only {accepted} of {what}'s {count}{said}"
+                )));
+            }
         }
-        let sent = next()?;
-        Ok(PyapnsRun {
-            count,
-            seconds,
-            per_second: f64::from(count) / seconds,
-            send_seconds: sent["seconds"].as_f64(),
-            cpu_s: cpu,
-        })
+        let seconds = start.elapsed().as_secs_f64();
+        let cpu_s = procfs::cpu_seconds(Some(pid)).zip(cpu_before).map(|(after, before)| after - before);
+        let done = match done {
+            Some(done) => done,
+            None => next(WAIT)?.ok_or_else(|| Error::new(format!("{what} did not finish")))?,
+        };
+        Ok(TimedPeer { seconds, cpu_s, done })
     })();
-    // Tell the driver to exit (its reader thread would keep it up for 30 s otherwise).
+    // Tell the driver to exit (PyAPNs' reader thread would keep it up for 30 s otherwise).
     if let Some(mut stdin) = child.stdin.take() {
         let _ = writeln!(stdin, "exit");
     }
+    if result.is_err() {
+        let _ = child.kill();
+    }
     let _ = child.wait();
-    let _ = std::fs::remove_dir_all(&dir);
     result
 }

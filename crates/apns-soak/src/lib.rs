@@ -11,24 +11,32 @@
 //! - [`bench`]: notifications per second, CPU time and peak memory of the client, end to end
 //!   over TLS on loopback, with prebuilt payloads and with payloads built per notification, on
 //!   1 and 4 connections; and PyAPNs (`apns3` 1.0.0) against the same mock in the same run.
+//! - [`http2::run`] ([`http2::Http2SoakConfig`] → [`http2::Http2SoakReport`]): the same proof
+//!   for the HTTP/2 client against the HTTP/2 mock, token auth, every HTTP/2 fault at once
+//!   (rejected and unregistered tokens, GOAWAY, drops, REFUSED_STREAM, 429/503, latency, stalls
+//!   past the response deadline, an expiring provider token, a stream limit dropping to 1).
+//! - [`bench_http2`]: the HTTP/2 client through the facade on 1 and 4 connections, then `a2`,
+//!   `@parse/node-apn` and `aioapns` against the same HTTP/2 mock in the same run.
 //!
 //! The mock always runs in a child process ([`remote`]: the same binary, `apns-soak mock`), so
 //! that the peak resident memory, CPU time, threads and file descriptors measured in this
 //! process are the client's (plus the soak's own bookkeeping, stated where it matters).
 //!
-//! Run them with `cargo xtask soak [--count N] [--seed S]` and `cargo xtask bench`; the binary
+//! Run them with `cargo xtask soak [--http2] [--count N] [--seed S]` and `cargo xtask bench`; the binary
 //! `apns-soak` prints one JSON line per result. `docs/benchmarks.md` has the measured numbers.
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod bench;
+pub mod bench_http2;
+pub mod http2;
 pub mod procfs;
 pub mod remote;
-mod soak;
+pub(crate) mod soak;
 
 use std::fmt;
 
-pub use soak::{run, SoakConfig, SoakReport};
+pub use soak::{run, Footprint, SoakConfig, SoakReport};
 
 /// Why a soak or a benchmark could not run (as opposed to an invariant it found violated, which
 /// is in [`SoakReport::violations`]).

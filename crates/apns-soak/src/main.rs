@@ -1,8 +1,11 @@
 //! `apns-soak`: the soak test and the end-to-end benchmarks (see the library's docs).
 //!
 //! ```text
-//! apns-soak soak  [--count N] [--seed S] [--connections C]     one JSON summary line; exit 1 on a violated invariant
+//! apns-soak soak  [--http2] [--count N] [--seed S] [--connections C]
+//!                                                one JSON summary line; exit 1 on a violated invariant
 //! apns-soak bench [--count N] [--connections 1,4] [--python PATH] [--pyapns-count N]
+//! apns-soak bench --http2 [--count N] [--connections 1,4] [--a2 BIN] [--a2-count N]
+//!                 [--node-modules DIR] [--node-count N] [--python PATH] [--aioapns-count N]
 //! apns-soak mock                                                 (internal: the mock's child process)
 //! ```
 #![forbid(unsafe_code)]
@@ -11,10 +14,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use apns_soak::bench::{self, BenchConfig};
+use apns_soak::bench_http2::{self, Http2BenchConfig};
+use apns_soak::http2::{self, Http2SoakConfig};
 use apns_soak::{remote, run, Error, SoakConfig};
 
-const USAGE: &str = "usage: apns-soak soak [--count N] [--seed S] [--connections C]\n       \
-                     apns-soak bench [--count N] [--connections 1,4] [--python PATH] [--pyapns-count N]";
+const USAGE: &str = "usage: apns-soak soak [--http2] [--count N] [--seed S] [--connections C]\n       \
+                     apns-soak bench [--count N] [--connections 1,4] [--python PATH] [--pyapns-count N]\n       \
+                     apns-soak bench --http2 [--count N] [--connections 1,4] [--a2 BIN] [--a2-count N] \
+                     [--node-modules DIR] [--node-count N] [--python PATH] [--aioapns-count N]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -51,22 +58,89 @@ fn number<T: std::str::FromStr>(name: &str, value: &str) -> Result<T, Error> {
     value.parse().map_err(|_| Error::new(format!("{name} takes a number, not {value:?}")))
 }
 
-fn soak(args: &[String]) -> Result<ExitCode, Error> {
-    let mut config = SoakConfig::new(exe()?);
+/// The options both soaks take: `--count`, `--seed`, `--connections`.
+fn soak_options(
+    args: &[String],
+    count: &mut u32,
+    seed: &mut u64,
+    connections: &mut usize,
+) -> Result<(), Error> {
     for (name, value) in options(args)? {
         match name {
-            "--count" => config.count = number(name, value)?,
-            "--seed" => config.seed = number(name, value)?,
-            "--connections" => config.connections = number(name, value)?,
+            "--count" => *count = number(name, value)?,
+            "--seed" => *seed = number(name, value)?,
+            "--connections" => *connections = number(name, value)?,
             _ => return Err(Error::new(format!("unknown option {name}\n{USAGE}"))),
         }
     }
+    Ok(())
+}
+
+fn soak(args: &[String]) -> Result<ExitCode, Error> {
+    if args.iter().any(|arg| arg == "--http2") {
+        let rest: Vec<String> = args.iter().filter(|arg| *arg != "--http2").cloned().collect();
+        return soak_http2(&rest);
+    }
+    let mut config = SoakConfig::new(exe()?);
+    soak_options(args, &mut config.count, &mut config.seed, &mut config.connections)?;
     let report = run(&config)?;
     println!("{}", report.to_json());
     Ok(if report.passed() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
+/// The peers' default counts: about 10 s each on the development machine (see
+/// docs/benchmarks.md).
+const A2_COUNT: u32 = 200_000;
+const NODE_COUNT: u32 = 50_000;
+const AIOAPNS_COUNT: u32 = 30_000;
+
+fn bench_http2(args: &[String]) -> Result<ExitCode, Error> {
+    let mut config = Http2BenchConfig {
+        count: 1_000_000,
+        connections: vec![1, 4],
+        a2: None,
+        node_apn: None,
+        aioapns: None,
+        mock_exe: exe()?,
+    };
+    let (mut a2_count, mut node_count, mut aioapns_count) = (A2_COUNT, NODE_COUNT, AIOAPNS_COUNT);
+    let (mut a2, mut node, mut python) = (None, None, None);
+    for (name, value) in options(args)? {
+        match name {
+            "--count" => config.count = number(name, value)?,
+            "--connections" => {
+                config.connections =
+                    value.split(',').map(|c| number(name, c)).collect::<Result<_, Error>>()?;
+            }
+            "--a2" => a2 = Some(PathBuf::from(value)),
+            "--node-modules" => node = Some(PathBuf::from(value)),
+            "--python" => python = Some(PathBuf::from(value)),
+            "--a2-count" => a2_count = number(name, value)?,
+            "--node-count" => node_count = number(name, value)?,
+            "--aioapns-count" => aioapns_count = number(name, value)?,
+            _ => return Err(Error::new(format!("unknown option {name}\n{USAGE}"))),
+        }
+    }
+    config.a2 = a2.map(|path| (path, a2_count));
+    config.node_apn = node.map(|path| (path, node_count));
+    config.aioapns = python.map(|path| (path, aioapns_count));
+    bench_http2::run(&config)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn soak_http2(args: &[String]) -> Result<ExitCode, Error> {
+    let mut config = Http2SoakConfig::new(exe()?);
+    soak_options(args, &mut config.count, &mut config.seed, &mut config.connections)?;
+    let report = http2::run(&config)?;
+    println!("{}", report.to_json());
+    Ok(if report.passed() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
 fn bench(args: &[String]) -> Result<ExitCode, Error> {
+    if args.iter().any(|arg| arg == "--http2") {
+        let rest: Vec<String> = args.iter().filter(|arg| *arg != "--http2").cloned().collect();
+        return bench_http2(&rest);
+    }
     let mut config = BenchConfig {
         count: 1_000_000,
         connections: vec![1, 4],

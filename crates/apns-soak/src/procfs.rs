@@ -3,6 +3,7 @@
 
 use std::fs;
 use std::io;
+use std::path::Path;
 
 /// Threads of this process (entries of `/proc/self/task`).
 pub fn threads() -> io::Result<usize> {
@@ -47,6 +48,27 @@ pub fn reset_peak_rss() -> bool {
 /// `USER_HZ`), so the resolution is 10 ms.
 pub fn cpu_seconds(pid: Option<u32>) -> Option<f64> {
     let path = pid.map_or_else(|| "/proc/self/stat".to_owned(), |pid| format!("/proc/{pid}/stat"));
+    stat_cpu_seconds(Path::new(&path))
+}
+
+/// User plus system CPU time of this process's threads named `name` (`/proc/self/task/*/comm`),
+/// summed, in seconds; `None` if there is none. A thread names itself as it starts, so one
+/// just spawned may not be found yet.
+pub fn threads_cpu_seconds(name: &str) -> Option<f64> {
+    let mut total = None;
+    for task in fs::read_dir("/proc/self/task").ok()?.flatten() {
+        let comm = fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if comm.trim() == name {
+            if let Some(cpu) = stat_cpu_seconds(&task.path().join("stat")) {
+                *total.get_or_insert(0.0) += cpu;
+            }
+        }
+    }
+    total
+}
+
+/// `utime + stime` of a `stat` file of `/proc`, seconds.
+fn stat_cpu_seconds(path: &Path) -> Option<f64> {
     let stat = fs::read_to_string(path).ok()?;
     // The command name (field 2) may contain spaces: count fields after its closing parenthesis.
     let (_, rest) = stat.rsplit_once(')')?;
@@ -69,5 +91,20 @@ mod tests {
         assert!(peak >= rss().unwrap() / 2 && peak > 1 << 20, "{peak}");
         assert!(cpu_seconds(None).unwrap() >= 0.0);
         assert!(cpu_seconds(Some(std::process::id())).is_some());
+        assert!(threads_cpu_seconds("no such thread").is_none());
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let (started, running) = std::sync::mpsc::channel::<()>();
+        // A thread names itself when it starts: wait for that.
+        let named = std::thread::Builder::new()
+            .name("procfs-test".into())
+            .spawn(move || {
+                let _ = started.send(());
+                stopped.recv()
+            })
+            .unwrap();
+        running.recv().unwrap();
+        assert!(threads_cpu_seconds("procfs-test").is_some());
+        drop(stop);
+        let _ = named.join();
     }
 }

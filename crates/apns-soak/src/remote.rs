@@ -22,6 +22,7 @@ use std::time::Duration;
 use apns::binary::Status;
 use apns::mock::{DelayRange, MockConfig, MockServer, MockStats};
 use apns::DeviceToken;
+use apns_mock::http2::{Http2Config, Http2Mock, Http2Stats, ProviderPublicKey, Reason};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -52,6 +53,93 @@ pub struct MockSpec {
     pub stall_ms: u64,
     /// Tally the record for notifications `"n": 0..tally` (`None`: recording off).
     pub tally: Option<u32>,
+    /// Run the HTTP/2 mock (`apns_mock::http2`) with these settings instead of the binary one
+    /// (whose settings above, but the TLS material, the seed and the tally, are then unused).
+    #[serde(default)]
+    pub http2: Option<Http2Spec>,
+}
+
+/// The HTTP/2 mock's settings and faults (see [`apns_mock::http2::Http2Config`]); counts are
+/// per connection, times in milliseconds, 0 is off.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Http2Spec {
+    /// Where to listen (`None`: 127.0.0.1, any free port).
+    #[serde(default)]
+    pub addr: Option<SocketAddr>,
+    /// The provider's key: id, team id, PKCS#8 PEM (token auth).
+    pub provider_key: Option<(String, String, String)>,
+    /// Provider tokens older than this are refused with `ExpiredProviderToken`, seconds.
+    pub token_max_age_s: u64,
+    /// A connection may change its token this soon after the last change, milliseconds.
+    pub token_min_refresh_ms: u64,
+    /// Tokens (hex) answered with a reason (by name).
+    pub reject: Vec<(String, String)>,
+    /// Tokens (hex) answered 410 `Unregistered` with this timestamp (ms).
+    pub unregistered: Vec<(String, u64)>,
+    /// `SETTINGS_MAX_CONCURRENT_STREAMS` (0: the mock's default).
+    pub max_concurrent_streams: u32,
+    /// GOAWAY after every N requests.
+    pub goaway_every: u64,
+    /// Drop the connection with streams open at every Nth request.
+    pub drop_every: u64,
+    /// Drop the connection with streams open at a request with this probability.
+    #[serde(default)]
+    pub drop_probability: f64,
+    /// RST_STREAM(REFUSED_STREAM) for every Nth request.
+    pub refuse_stream_every: u64,
+    /// Every Nth request answered with this reason (by name).
+    pub error_every: (u64, String),
+    /// A request answered with this reason (by name) with this probability.
+    pub error_probability: (f64, String),
+    /// Response latency range, milliseconds.
+    pub latency_ms: (u64, u64),
+    /// Stop reading for `stall_ms` after every N requests.
+    pub stall_every: u64,
+    /// The stall's length, milliseconds.
+    pub stall_ms: u64,
+    /// The stream limit drops to `.1` at every `.0`th request, for `.2` requests.
+    pub stream_limit: (u64, u32, u64),
+    /// The mock's tokio worker threads (0: its default).
+    pub worker_threads: usize,
+}
+
+/// The HTTP/2 mock's counters (a serialisable copy of [`apns_mock::http2::Http2Stats`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(missing_docs)] // the fields of Http2Stats, documented there
+pub struct RemoteHttp2Stats {
+    pub connections: u64,
+    pub handshake_failures: u64,
+    pub requests: u64,
+    pub accepted: u64,
+    pub rejected: u64,
+    pub faults: u64,
+    pub refused_streams: u64,
+    pub dropped: u64,
+    pub goaways: u64,
+    pub connection_drops: u64,
+    pub token_verifications: u64,
+    pub stream_limit_changes: u64,
+    pub stream_limit_violations: u64,
+}
+
+impl From<Http2Stats> for RemoteHttp2Stats {
+    fn from(stats: Http2Stats) -> Self {
+        Self {
+            connections: stats.connections,
+            handshake_failures: stats.handshake_failures,
+            requests: stats.requests,
+            accepted: stats.accepted,
+            rejected: stats.rejected,
+            faults: stats.faults,
+            refused_streams: stats.refused_streams,
+            dropped: stats.dropped,
+            goaways: stats.goaways,
+            connection_drops: stats.connection_drops,
+            token_verifications: stats.token_verifications,
+            stream_limit_changes: stats.stream_limit_changes,
+            stream_limit_violations: stats.stream_limit_violations,
+        }
+    }
 }
 
 impl MockSpec {
@@ -69,6 +157,7 @@ impl MockSpec {
             stall_every: 0,
             stall_ms: 0,
             tally: None,
+            http2: None,
         }
     }
 }
@@ -90,6 +179,23 @@ pub struct RemoteStats {
     pub shutdowns: u64,
     /// Failed TLS handshakes.
     pub handshake_failures: u64,
+    /// The HTTP/2 mock's counters, when it is the one running (`accepted` and `connections`
+    /// above are then its).
+    #[serde(default)]
+    pub http2: Option<RemoteHttp2Stats>,
+}
+
+impl From<Http2Stats> for RemoteStats {
+    fn from(stats: Http2Stats) -> Self {
+        Self {
+            accepted: stats.accepted,
+            rejected: stats.rejected,
+            connections: stats.connections,
+            handshake_failures: stats.handshake_failures,
+            http2: Some(stats.into()),
+            ..Self::default()
+        }
+    }
 }
 
 impl From<MockStats> for RemoteStats {
@@ -102,6 +208,7 @@ impl From<MockStats> for RemoteStats {
             dropped: stats.dropped,
             shutdowns: stats.shutdowns,
             handshake_failures: stats.handshake_failures,
+            http2: None,
         }
     }
 }
@@ -112,10 +219,14 @@ pub struct TallyReport {
     /// `(n, times accepted)` for every notification `n` in range accepted other than exactly
     /// once (0 for the rejected and the lost, 2 or more for duplicates).
     pub accepted_not_once: Vec<(u32, u32)>,
-    /// `(n, status, token hex)` of every rejection of a notification in range.
-    pub rejected: Vec<(u32, u8, String)>,
-    /// Records of discarded notifications (read after an error or shutdown).
+    /// Every rejection of a notification in range.
+    pub rejected: Vec<Rejected>,
+    /// Records of notifications read but not processed: binary, read after an error or
+    /// shutdown; HTTP/2, answered with an injected fault, refused or dropped.
     pub discarded: u64,
+    /// HTTP/2 requests refused for their provider token (`ExpiredProviderToken`,
+    /// `TooManyProviderTokenUpdates`): not processed, to be sent again.
+    pub token_refusals: u64,
     /// Records without `"n"` in their payload (the close's confirmation probes).
     pub other: u64,
     /// Records with an `"n"` out of range.
@@ -124,26 +235,44 @@ pub struct TallyReport {
     pub unparsed: u64,
 }
 
+/// One rejection in the mock's record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rejected {
+    /// The notification (`"n"` of its payload).
+    pub n: u32,
+    /// The status (binary: 1–255; HTTP/2: 400–500).
+    pub status: u16,
+    /// The device token, hex.
+    pub token: String,
+    /// The HTTP/2 reason.
+    pub reason: Option<String>,
+}
+
 /// Counts the mock's JSON-lines record as it is written.
 #[derive(Debug, Default)]
 struct Tally {
     accepted: Vec<u32>,
-    rejected: Vec<(u32, u8, String)>,
+    rejected: Vec<Rejected>,
     discarded: u64,
+    token_refusals: u64,
     other: u64,
     out_of_range: u64,
     unparsed: u64,
     partial: Vec<u8>,
 }
 
+/// A record line of either mock (binary: `MockConfig::record_jsonl`; HTTP/2:
+/// `Http2Record::to_json`); other fields are ignored.
 #[derive(Deserialize)]
 struct Line<'a> {
     #[serde(borrow)]
-    token: &'a str,
+    token: Option<&'a str>,
     payload: String,
     #[serde(borrow)]
     outcome: &'a str,
-    status: Option<u8>,
+    status: Option<u16>,
+    #[serde(borrow, default)]
+    reason: Option<&'a str>,
 }
 
 impl Tally {
@@ -163,6 +292,14 @@ impl Tally {
             self.unparsed += 1;
             return;
         };
+        if matches!(parsed.outcome, "fault" | "refused" | "dropped") {
+            self.discarded += 1;
+            return;
+        }
+        if matches!(parsed.reason, Some("ExpiredProviderToken" | "TooManyProviderTokenUpdates")) {
+            self.token_refusals += 1;
+            return;
+        }
         let Some(n) = payload_index(&parsed.payload) else {
             self.other += 1;
             return;
@@ -173,7 +310,12 @@ impl Tally {
         };
         match (parsed.outcome, parsed.status) {
             ("accepted", _) => *slot = slot.saturating_add(1),
-            ("rejected", Some(status)) => self.rejected.push((n, status, parsed.token.to_owned())),
+            ("rejected", Some(status)) => self.rejected.push(Rejected {
+                n,
+                status,
+                token: parsed.token.unwrap_or_default().to_owned(),
+                reason: parsed.reason.map(str::to_owned),
+            }),
             _ => self.unparsed += 1,
         }
     }
@@ -187,6 +329,7 @@ impl Tally {
                 .collect(),
             rejected: self.rejected.clone(),
             discarded: self.discarded,
+            token_refusals: self.token_refusals,
             other: self.other,
             out_of_range: self.out_of_range,
             unparsed: self.unparsed + u64::from(!self.partial.is_empty()),
@@ -374,6 +517,65 @@ pub fn serve(input: impl BufRead, mut output: impl Write) -> Result<(), Error> {
     let mut lines = input.lines();
     let first = lines.next().ok_or_else(|| Error::new("no mock spec on stdin"))?.map_err(Error::io)?;
     let spec: MockSpec = serde_json::from_str(&first).map_err(Error::json)?;
+    let tally = spec.tally.map(|count| Arc::new(Mutex::new(Tally::new(count))));
+    let server = match &spec.http2 {
+        Some(http2) => Server::Http2(http2_mock(&spec, http2, tally.clone())?),
+        None => Server::Binary(binary_mock(&spec, tally.clone())?),
+    };
+    reply(&mut output, &Ready { gateway: server.addr() })?;
+    for line in lines {
+        let line = line.map_err(Error::io)?;
+        match serde_json::from_str::<Request>(&line).map_err(Error::json)? {
+            Request::Stats => reply(&mut output, &server.stats())?,
+            Request::WaitAccepted { n, timeout_ms } => {
+                let reached = server.wait_accepted(n, Duration::from_millis(timeout_ms));
+                reply(&mut output, &Waited { reached, stats: server.stats() })?;
+            }
+            Request::Stop => break,
+        }
+    }
+    let stats = server.stop();
+    let tally = tally.map(|tally| tally.lock().unwrap_or_else(PoisonError::into_inner).report());
+    reply(&mut output, &Stopped { stats, tally, cpu_seconds: procfs::cpu_seconds(None) })
+}
+
+/// The mock the child runs.
+enum Server {
+    Binary(MockServer),
+    Http2(Http2Mock),
+}
+
+impl Server {
+    fn addr(&self) -> SocketAddr {
+        match self {
+            Self::Binary(server) => server.gateway_addr(),
+            Self::Http2(mock) => mock.addr(),
+        }
+    }
+
+    fn stats(&self) -> RemoteStats {
+        match self {
+            Self::Binary(server) => server.stats().into(),
+            Self::Http2(mock) => mock.stats().into(),
+        }
+    }
+
+    fn wait_accepted(&self, n: u64, timeout: Duration) -> bool {
+        match self {
+            Self::Binary(server) => server.wait_for_accepted(n, timeout),
+            Self::Http2(mock) => mock.wait_for_accepted(n, timeout),
+        }
+    }
+
+    fn stop(self) -> RemoteStats {
+        match self {
+            Self::Binary(server) => server.stop().into(),
+            Self::Http2(mock) => mock.stop().into(),
+        }
+    }
+}
+
+fn binary_mock(spec: &MockSpec, tally: Option<Arc<Mutex<Tally>>>) -> Result<MockServer, Error> {
     let delay = DelayRange::between(
         Duration::from_millis(spec.error_delay_ms.0),
         Duration::from_millis(spec.error_delay_ms.1),
@@ -388,26 +590,58 @@ pub fn serve(input: impl BufRead, mut output: impl Write) -> Result<(), Error> {
         let token: DeviceToken = hex.parse().map_err(|e| Error::new(format!("token {hex}: {e}")))?;
         config = config.reject(token, Status(*status));
     }
-    let tally = spec.tally.map(|count| Arc::new(Mutex::new(Tally::new(count))));
-    if let Some(tally) = &tally {
-        config = config.record_jsonl(TallyWriter(tally.clone()));
+    if let Some(tally) = tally {
+        config = config.record_jsonl(TallyWriter(tally));
     }
-    let server = MockServer::start(config).map_err(|e| Error::new(format!("mock: {e}")))?;
-    reply(&mut output, &Ready { gateway: server.gateway_addr() })?;
-    for line in lines {
-        let line = line.map_err(Error::io)?;
-        match serde_json::from_str::<Request>(&line).map_err(Error::json)? {
-            Request::Stats => reply(&mut output, &RemoteStats::from(server.stats()))?,
-            Request::WaitAccepted { n, timeout_ms } => {
-                let reached = server.wait_for_accepted(n, Duration::from_millis(timeout_ms));
-                reply(&mut output, &Waited { reached, stats: server.stats().into() })?;
-            }
-            Request::Stop => break,
-        }
+    MockServer::start(config).map_err(|e| Error::new(format!("mock: {e}")))
+}
+
+fn http2_mock(
+    spec: &MockSpec,
+    http2: &Http2Spec,
+    tally: Option<Arc<Mutex<Tally>>>,
+) -> Result<Http2Mock, Error> {
+    let ms = Duration::from_millis;
+    let reason = |name: &str| Reason::new(name.to_owned());
+    let mut config = Http2Config::new(&spec.server_cert_pem, &spec.server_key_pem)
+        .client_ca(&spec.client_ca_pem)
+        .seed(spec.seed)
+        .goaway_every(http2.goaway_every)
+        .drop_every(http2.drop_every)
+        .drop_probability(http2.drop_probability)
+        .refuse_stream_every(http2.refuse_stream_every)
+        .error_every(http2.error_every.0, reason(&http2.error_every.1))
+        .error_probability(http2.error_probability.0, reason(&http2.error_probability.1))
+        .latency(DelayRange::between(ms(http2.latency_ms.0), ms(http2.latency_ms.1)))
+        .stall_every(http2.stall_every, ms(http2.stall_ms))
+        .stream_limit_every(http2.stream_limit.0, http2.stream_limit.1, http2.stream_limit.2);
+    if let Some((key_id, team_id, pem)) = &http2.provider_key {
+        let key = ProviderPublicKey::from_pem(pem).map_err(|e| Error::new(format!("provider key: {e}")))?;
+        config = config.provider_key(key_id, team_id, key);
     }
-    let stats = server.stop().into();
-    let tally = tally.map(|tally| tally.lock().unwrap_or_else(PoisonError::into_inner).report());
-    reply(&mut output, &Stopped { stats, tally, cpu_seconds: procfs::cpu_seconds(None) })
+    if let Some(addr) = http2.addr {
+        config = config.addr(addr);
+    }
+    if http2.token_max_age_s > 0 {
+        config = config.token_max_age(Duration::from_secs(http2.token_max_age_s));
+    }
+    config = config.token_min_refresh(ms(http2.token_min_refresh_ms));
+    if http2.max_concurrent_streams > 0 {
+        config = config.max_concurrent_streams(http2.max_concurrent_streams);
+    }
+    if http2.worker_threads > 0 {
+        config = config.worker_threads(http2.worker_threads);
+    }
+    for (token, name) in &http2.reject {
+        config = config.reject(token, reason(name));
+    }
+    for (token, timestamp) in &http2.unregistered {
+        config = config.unregistered(token, *timestamp);
+    }
+    if let Some(tally) = tally {
+        config = config.record_jsonl(TallyWriter(tally));
+    }
+    Http2Mock::start(config).map_err(|e| Error::new(format!("HTTP/2 mock: {e}")))
 }
 
 fn reply<T: Serialize>(output: &mut impl Write, value: &T) -> Result<(), Error> {
@@ -438,7 +672,7 @@ mod tests {
         }
         let report = tally.lock().unwrap().report();
         assert_eq!(report.accepted_not_once, [(1, 0), (2, 0), (3, 2)]);
-        assert_eq!(report.rejected, [(2, 8, "bb".to_owned())]);
+        assert_eq!(report.rejected, [Rejected { n: 2, status: 8, token: "bb".to_owned(), reason: None }]);
         assert_eq!((report.discarded, report.other, report.out_of_range, report.unparsed), (1, 1, 1, 0));
     }
 

@@ -134,7 +134,16 @@ pub struct SoakReport {
     pub mock: crate::remote::RemoteStats,
     /// CPU time of the mock's process, seconds.
     pub mock_cpu_s: Option<f64>,
-    /// CPU time of this process (the client), seconds.
+    /// What the client process used.
+    pub footprint: Footprint,
+    /// Every invariant that did not hold, in words.
+    pub violations: Vec<String>,
+}
+
+/// What the client process used during a soak, and the bounds the soak holds it to.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Footprint {
+    /// CPU time of this process (the client) from the start of the client, seconds.
     pub client_cpu_s: Option<f64>,
     /// Peak resident memory of this process (`VmHWM`), bytes.
     pub peak_rss: u64,
@@ -146,8 +155,73 @@ pub struct SoakReport {
     pub fds: (usize, usize),
     /// From the first send to the end of the graceful close, seconds.
     pub elapsed_s: f64,
-    /// Every invariant that did not hold, in words.
-    pub violations: Vec<String>,
+}
+
+impl Footprint {
+    /// Adds its entries to a report's JSON object.
+    pub(crate) fn add_json(&self, object: &mut serde_json::Value) {
+        let mib = |bytes: u64| (bytes as f64 / MIB as f64 * 10.0).round() / 10.0;
+        let entries = serde_json::json!({
+            "peak_rss_mib": mib(self.peak_rss),
+            "memory_bound_mib": mib(self.memory_bound),
+            "threads": [self.threads.0, self.threads.1],
+            "fds": [self.fds.0, self.fds.1],
+            "client_cpu_s": self.client_cpu_s,
+            "elapsed_s": (self.elapsed_s * 100.0).round() / 100.0,
+        });
+        if let (Some(object), serde_json::Value::Object(entries)) = (object.as_object_mut(), entries) {
+            object.extend(entries);
+        }
+    }
+
+    /// The bounds it broke, in words: memory over the bound, a thread or descriptor left.
+    pub(crate) fn violations(&self) -> Vec<String> {
+        let mut violations = Vec::new();
+        if self.peak_rss > self.memory_bound {
+            violations.push(format!(
+                "peak resident memory {} B above the bound {} B",
+                self.peak_rss, self.memory_bound
+            ));
+        }
+        if self.threads.1 != self.threads.0 {
+            violations.push(format!("threads {} before, {} after", self.threads.0, self.threads.1));
+        }
+        if self.fds.1 != self.fds.0 {
+            violations.push(format!("file descriptors {} before, {} after", self.fds.0, self.fds.1));
+        }
+        violations
+    }
+}
+
+/// Measures a [`Footprint`]: started before the client, finished after it is dropped.
+#[derive(Debug)]
+pub(crate) struct Meter {
+    threads: usize,
+    fds: usize,
+    cpu: Option<f64>,
+}
+
+impl Meter {
+    pub(crate) fn start() -> Result<Self, Error> {
+        Ok(Self {
+            threads: procfs::threads().map_err(Error::io)?,
+            fds: procfs::fds().map_err(Error::io)?,
+            cpu: procfs::cpu_seconds(None),
+        })
+    }
+
+    /// The footprint, with `elapsed` (measured by the caller: from the first send to the end
+    /// of the close) and the bound on memory.
+    pub(crate) fn finish(self, elapsed: Duration, memory_bound: u64) -> Result<Footprint, Error> {
+        Ok(Footprint {
+            client_cpu_s: procfs::cpu_seconds(None).zip(self.cpu).map(|(after, before)| after - before),
+            peak_rss: procfs::peak_rss().unwrap_or(0),
+            memory_bound,
+            threads: (self.threads, procfs::threads().map_err(Error::io)?),
+            fds: (self.fds, procfs::fds().map_err(Error::io)?),
+            elapsed_s: elapsed.as_secs_f64(),
+        })
+    }
 }
 
 impl SoakReport {
@@ -158,8 +232,7 @@ impl SoakReport {
 
     /// The summary as one JSON line.
     pub fn to_json(&self) -> String {
-        let mib = |bytes: u64| (bytes as f64 / MIB as f64 * 10.0).round() / 10.0;
-        serde_json::json!({
+        let mut json = serde_json::json!({
             "soak": if self.passed() { "passed" } else { "FAILED" },
             "count": self.count,
             "seed": self.seed,
@@ -178,30 +251,25 @@ impl SoakReport {
             "mock_rejected": self.mock.rejected,
             "mock_discarded": self.mock.discarded,
             "mock_connections": self.mock.connections,
-            "peak_rss_mib": mib(self.peak_rss),
-            "memory_bound_mib": mib(self.memory_bound),
-            "threads": [self.threads.0, self.threads.1],
-            "fds": [self.fds.0, self.fds.1],
-            "client_cpu_s": self.client_cpu_s,
             "mock_cpu_s": self.mock_cpu_s,
-            "elapsed_s": (self.elapsed_s * 100.0).round() / 100.0,
-            "violations": self.violations,
-        })
-        .to_string()
+        });
+        self.footprint.add_json(&mut json);
+        json["violations"] = serde_json::json!(self.violations);
+        json.to_string()
     }
 }
 
 /// The device tokens of a run, and which the mock rejects with which status.
 #[derive(Debug)]
-struct Tokens {
+pub(crate) struct Tokens {
     seed: u64,
-    tokens: Vec<DeviceToken>,
+    pub(crate) tokens: Vec<DeviceToken>,
     /// The status of each rejected token (the first `rejected.len()` tokens).
-    rejected: Vec<Status>,
+    pub(crate) rejected: Vec<Status>,
 }
 
 impl Tokens {
-    fn new(seed: u64, count: u32, fraction: f64) -> Self {
+    pub(crate) fn new(seed: u64, count: u32, fraction: f64) -> Self {
         let count = count.max(1);
         let mut rng = rng(seed, 1);
         let tokens = (0..count)
@@ -220,12 +288,12 @@ impl Tokens {
         Self { seed, tokens, rejected }
     }
 
-    fn index(&self, n: u32) -> usize {
+    pub(crate) fn index(&self, n: u32) -> usize {
         let draw = rng(self.seed, 0x70ce_0000_0000 + u64::from(n)).u64(..);
         (draw % self.tokens.len() as u64) as usize
     }
 
-    fn token(&self, n: u32) -> DeviceToken {
+    pub(crate) fn token(&self, n: u32) -> DeviceToken {
         self.tokens[self.index(n)]
     }
 
@@ -309,9 +377,7 @@ pub fn run(config: &SoakConfig) -> Result<SoakReport, Error> {
     };
     let mock = RemoteMock::spawn(&config.mock_exe, &spec)?;
 
-    let threads_before = procfs::threads().map_err(Error::io)?;
-    let fds_before = procfs::fds().map_err(Error::io)?;
-    let cpu_before = procfs::cpu_seconds(None);
+    let meter = Meter::start()?;
     let ledger = Arc::new(Mutex::new(Ledger {
         entries: vec![0; config.count as usize],
         rejected: HashMap::new(),
@@ -353,10 +419,7 @@ pub fn run(config: &SoakConfig) -> Result<SoakReport, Error> {
     let summary = gateway.close(config.close_timeout);
     let elapsed = start.elapsed();
     drop(apns);
-    let peak_rss = procfs::peak_rss().unwrap_or(0);
-    let client_cpu_s = procfs::cpu_seconds(None).zip(cpu_before).map(|(after, before)| after - before);
-    let threads_after = procfs::threads().map_err(Error::io)?;
-    let fds_after = procfs::fds().map_err(Error::io)?;
+    let footprint = meter.finish(elapsed, config.memory_bound)?;
     let stopped = mock.stop()?;
 
     let ledger = lock(&ledger);
@@ -378,12 +441,7 @@ pub fn run(config: &SoakConfig) -> Result<SoakReport, Error> {
         error_responses: summary.counters.error_responses,
         mock: stopped.stats,
         mock_cpu_s: stopped.cpu_seconds,
-        client_cpu_s,
-        peak_rss,
-        memory_bound: config.memory_bound,
-        threads: (threads_before, threads_after),
-        fds: (fds_before, fds_after),
-        elapsed_s: elapsed.as_secs_f64(),
+        footprint,
         violations: Vec::new(),
     };
     check(&mut report, config, &tokens, &ledger, &stopped, summary.settled);
@@ -410,10 +468,10 @@ fn check(
             *slot = times;
         }
     }
-    let mut mock_rejected: HashMap<u32, (u8, &str)> = HashMap::new();
+    let mut mock_rejected: HashMap<u32, (u16, &str)> = HashMap::new();
     let mut rejected_twice = 0u64;
-    for (n, status, token) in &tally.rejected {
-        if mock_rejected.insert(*n, (*status, token.as_str())).is_some() {
+    for rejected in &tally.rejected {
+        if mock_rejected.insert(rejected.n, (rejected.status, rejected.token.as_str())).is_some() {
             rejected_twice += 1;
         }
     }
@@ -445,7 +503,8 @@ fn check(
             }
             let hex = tokens.token(n).to_string();
             match mock_rejected.get(&n) {
-                Some(&(mock_status, mock_token)) if mock_status == status.0 && mock_token == hex => {}
+                Some(&(mock_status, mock_token))
+                    if mock_status == u16::from(status.0) && mock_token == hex => {}
                 _ => {
                     mock_mismatch += 1;
                     example(format!(
@@ -528,21 +587,10 @@ fn check(
     );
     fail(!settled, "the graceful close did not settle every notification in time".to_owned());
     fail(
-        report.peak_rss > report.memory_bound,
-        format!("peak resident memory {} B above the bound {} B", report.peak_rss, report.memory_bound),
-    );
-    fail(
-        report.threads.1 != report.threads.0,
-        format!("threads {} before, {} after", report.threads.0, report.threads.1),
-    );
-    fail(
-        report.fds.1 != report.fds.0,
-        format!("file descriptors {} before, {} after", report.fds.0, report.fds.1),
-    );
-    fail(
         tally.unparsed > 0 || tally.out_of_range > 0,
         format!("{} unreadable records", tally.unparsed + tally.out_of_range),
     );
+    violations.extend(report.footprint.violations());
     violations.extend(examples);
     report.violations = violations;
 }

@@ -77,6 +77,9 @@ pub struct Http2Faults {
     /// At the Nth request of a connection, close the TCP connection without GOAWAY and without
     /// answering the streams still open.
     pub drop_every: Option<NonZeroU64>,
+    /// At each request, close the TCP connection as `drop_every` does with this probability
+    /// (unlike `drop_every`, also on connections that a shorter `goaway_every` ends first).
+    pub drop_probability: Option<f64>,
     /// Answer every Nth request of a connection with RST_STREAM(REFUSED_STREAM).
     pub refuse_stream_every: Option<NonZeroU64>,
     /// Answer every Nth request of a connection with this reason (e.g. 429 TooManyRequests,
@@ -89,6 +92,23 @@ pub struct Http2Faults {
     /// Stop reading the connection's socket for a while after every N requests (slow reading:
     /// the client meets TCP backpressure).
     pub stall: Option<Stall>,
+    /// Lower `SETTINGS_MAX_CONCURRENT_STREAMS` on a live connection, then raise it back.
+    pub stream_limit: Option<StreamLimitDip>,
+}
+
+/// The stream-limit fault ([`Http2Config::stream_limit_every`]): at every `every`th request of
+/// a connection, a SETTINGS frame lowers `SETTINGS_MAX_CONCURRENT_STREAMS` to `limit`; `requests`
+/// requests later another restores the configured
+/// [`max_concurrent_streams`](Http2Config::max_concurrent_streams). Requests opened beyond an
+/// acknowledged limit are counted ([`Http2Stats::stream_limit_violations`](super::Http2Stats)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamLimitDip {
+    /// Every how many requests of a connection the limit drops.
+    pub every: NonZeroU64,
+    /// The lowered limit.
+    pub limit: u32,
+    /// For how many requests of the connection it stays lowered.
+    pub requests: u64,
 }
 
 impl Http2Config {
@@ -226,8 +246,9 @@ impl Http2Config {
         self
     }
 
-    /// `SETTINGS_MAX_CONCURRENT_STREAMS` advertised (default 1,000). h2 cannot change it on a
-    /// live connection, so it is not lowered to 1 before the first valid token as Apple does.
+    /// `SETTINGS_MAX_CONCURRENT_STREAMS` advertised (default 1,000). It is not lowered to 1
+    /// before the first valid token as Apple does (h2 cannot change it on a live connection; the
+    /// [`stream_limit_every`](Self::stream_limit_every) fault works around that).
     pub fn max_concurrent_streams(mut self, streams: u32) -> Self {
         self.max_concurrent_streams = streams;
         self
@@ -277,6 +298,14 @@ impl Http2Config {
         self
     }
 
+    /// Drops the connection (no GOAWAY, streams open) at a request with probability `p`
+    /// (clamped to 0..=1).
+    pub fn drop_probability(mut self, p: f64) -> Self {
+        let p = if p.is_nan() { 0.0 } else { p.clamp(0.0, 1.0) };
+        self.faults.drop_probability = Some(p).filter(|p| *p > 0.0);
+        self
+    }
+
     /// RST_STREAM(REFUSED_STREAM) for every `n`th request of a connection (0: never).
     pub fn refuse_stream_every(mut self, n: u64) -> Self {
         self.faults.refuse_stream_every = NonZeroU64::new(n);
@@ -305,6 +334,15 @@ impl Http2Config {
     /// Stops reading a connection for `duration` after every `n` requests on it (0: never).
     pub fn stall_every(mut self, n: u64, duration: Duration) -> Self {
         self.faults.stall = NonZeroU64::new(n).map(|every| Stall { every, duration });
+        self
+    }
+
+    /// Lowers the stream limit to `limit` at every `n`th request of a connection, for the
+    /// `requests` requests after it (0: never); see [`StreamLimitDip`]. h2 cannot change its
+    /// settings on a live connection, so the mock writes the SETTINGS frame itself between two of
+    /// h2's frames and takes the client's ACK of it out of what h2 reads.
+    pub fn stream_limit_every(mut self, n: u64, limit: u32, requests: u64) -> Self {
+        self.faults.stream_limit = NonZeroU64::new(n).map(|every| StreamLimitDip { every, limit, requests });
         self
     }
 

@@ -9,7 +9,7 @@
 //!   Apple accepted it: kylebrowning/APNSwift#36);
 //! - a fractional `iat` (truncated).
 
-use base64::alphabet::URL_SAFE;
+use base64::alphabet::{STANDARD, URL_SAFE};
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::DecodePaddingMode;
 use base64::Engine as _;
@@ -21,6 +21,17 @@ const BASE64URL: GeneralPurpose = GeneralPurpose::new(
     &URL_SAFE,
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
+/// Standard base64, padding optional: the `a2` crate (0.10) encodes its tokens' parts so, and
+/// Apple accepts them (a2 is used against Apple in production), so the mock does too.
+const BASE64: GeneralPurpose = GeneralPurpose::new(
+    &STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+/// A token part: base64url (RFC 7519) or, failing that, standard base64.
+fn decode_part(part: &str) -> Result<Vec<u8>, TokenError> {
+    BASE64URL.decode(part).or_else(|_| BASE64.decode(part)).map_err(|_| TokenError::Base64)
+}
 
 /// The longest `authorization` value looked at; real tokens are about 200 bytes.
 pub const MAX_TOKEN_LEN: usize = 4096;
@@ -176,7 +187,7 @@ impl ProviderToken {
             return Err(TokenError::NotCompact);
         };
         let object = |part: &str| -> Result<serde_json::Map<String, serde_json::Value>, TokenError> {
-            let bytes = BASE64URL.decode(part).map_err(|_| TokenError::Base64)?;
+            let bytes = decode_part(part)?;
             match serde_json::from_slice(&bytes) {
                 Ok(serde_json::Value::Object(map)) => Ok(map),
                 _ => Err(TokenError::Json),
@@ -184,7 +195,7 @@ impl ProviderToken {
         };
         let header = object(header)?;
         let claims = object(claims)?;
-        let signature = BASE64URL.decode(signature).map_err(|_| TokenError::Base64)?;
+        let signature = decode_part(signature)?;
         if header.get("alg").and_then(serde_json::Value::as_str) != Some("ES256") {
             return Err(TokenError::Algorithm);
         }
@@ -213,6 +224,14 @@ impl ProviderToken {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parts_in_standard_base64_are_read_too() {
+        assert_eq!(decode_part("-_8").unwrap(), [0xfb, 0xff]);
+        assert_eq!(decode_part("+/8=").unwrap(), [0xfb, 0xff]);
+        assert_eq!(decode_part("+/8").unwrap(), [0xfb, 0xff]);
+        assert!(decode_part("*").is_err());
+    }
     use ring::rand::SystemRandom;
     use ring::signature::{
         EcdsaKeyPair, KeyPair as _, ECDSA_P256_SHA256_ASN1_SIGNING, ECDSA_P256_SHA256_FIXED_SIGNING,

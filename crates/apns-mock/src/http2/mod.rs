@@ -32,8 +32,10 @@
 //! ```
 //!
 //! What h2 does not allow, and so the mock does not do: changing `SETTINGS_MAX_CONCURRENT_STREAMS`
-//! on a live connection (Apple allows one stream under token auth until the first valid token;
-//! the mock advertises the configured number from the start), and debug data in GOAWAY (Apple
+//! on a live connection by itself (Apple allows one stream under token auth until the first valid
+//! token; the mock advertises the configured number from the start; the
+//! [`stream_limit_every`](Http2Config::stream_limit_every) fault changes it by writing the frame
+//! under h2), and debug data in GOAWAY (Apple
 //! sends `{"reason":"Shutdown"}`; the mock's GOAWAY frames carry none). `docs/mock.md` has the
 //! details.
 
@@ -46,9 +48,10 @@ mod reason;
 mod record;
 mod request;
 mod server;
+mod settings;
 mod tls;
 
-pub use config::{Http2Config, Http2Faults};
+pub use config::{Http2Config, Http2Faults, StreamLimitDip};
 pub use jwt::{KeyError, ProviderPublicKey, ProviderToken, TokenError, MAX_TOKEN_LEN};
 pub use reason::{InvalidReason, Reason};
 pub use record::{Http2Outcome, Http2Record, Http2Stats};

@@ -146,6 +146,13 @@ pub struct Http2Stats {
     pub token_verifications: u64,
     /// Records not kept in memory because the limit was reached.
     pub records_dropped: u64,
+    /// SETTINGS frames changing the stream limit (the stream-limit fault), lowering or
+    /// restoring.
+    pub stream_limit_changes: u64,
+    /// Requests that opened a stream while the client already had as many open as the limit it
+    /// had acknowledged (the stream-limit fault). Streams the client reset but the mock still
+    /// answers (after a response timeout) count as open here.
+    pub stream_limit_violations: u64,
 }
 
 impl Http2Stats {
@@ -178,9 +185,11 @@ pub(crate) enum Counter {
     IdleTimeouts,
     TokenVerifications,
     RecordsDropped,
+    StreamLimitChanges,
+    StreamLimitViolations,
 }
 
-const COUNTERS: usize = 14;
+const COUNTERS: usize = 16;
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding these locks leaves plain data behind; keep going.
@@ -228,7 +237,7 @@ impl Shared {
     }
 
     pub(crate) fn stats(&self) -> Http2Stats {
-        let [connections, refused_connections, handshake_failures, requests, accepted, rejected, faults, refused_streams, dropped, goaways, connection_drops, idle_timeouts, token_verifications, records_dropped] =
+        let [connections, refused_connections, handshake_failures, requests, accepted, rejected, faults, refused_streams, dropped, goaways, connection_drops, idle_timeouts, token_verifications, records_dropped, stream_limit_changes, stream_limit_violations] =
             self.counters.each_ref().map(|counter| counter.load(Ordering::SeqCst));
         Http2Stats {
             connections,
@@ -245,6 +254,8 @@ impl Shared {
             idle_timeouts,
             token_verifications,
             records_dropped,
+            stream_limit_changes,
+            stream_limit_violations,
         }
     }
 

@@ -26,6 +26,7 @@ use super::auth::{ProviderKeys, TokenAuth, TokenRules};
 use super::config::{Http2Config, Http2Faults};
 use super::record::{Counter, Http2Outcome, Http2Record, Http2Stats, Shared};
 use super::request::{self, Clock, ConnAuth, Incoming, Policy, Tables, Verdict, VOIP_PAYLOAD_LIMIT};
+use super::settings::{SettingsIo, StreamLimits};
 use super::tls;
 use crate::rng::Rng;
 use crate::MockError;
@@ -38,6 +39,9 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_HEADER_LIST: u32 = 16 * 1024;
 /// The connection-level receive window: room for many small bodies in flight.
 const CONNECTION_WINDOW: u32 = 1024 * 1024;
+/// The most streams of a connection reset before being accepted, and reset by the mock for an
+/// error, that h2 tolerates (see `Http2Mock::start`).
+const MAX_RESET_STREAMS: usize = 100_000;
 /// How long a stop waits for connections to finish after their GOAWAY.
 const STOP_GRACE: Duration = Duration::from_secs(1);
 
@@ -74,6 +78,7 @@ struct Ctx {
     token_rules: TokenRules,
     tables: Tables,
     sandbox: bool,
+    max_concurrent_streams: u32,
     handshake_timeout: Duration,
     idle_timeout: Option<Duration>,
     faults: Http2Faults,
@@ -109,9 +114,14 @@ impl Http2Mock {
         };
         let shared = Arc::new(Shared::new(config.record_limit, config.record_writer));
         let mut h2 = h2::server::Builder::new();
+        // h2's defences against rapid reset (CVE-2023-44487) answer GOAWAY(ENHANCE_YOUR_CALM)
+        // once 20 streams were reset before being accepted: a client cancelling the requests
+        // of a stalled connection after their deadline does that, and Apple does not answer so.
         h2.max_concurrent_streams(config.max_concurrent_streams)
             .initial_connection_window_size(CONNECTION_WINDOW)
-            .max_header_list_size(MAX_HEADER_LIST);
+            .max_header_list_size(MAX_HEADER_LIST)
+            .max_pending_accept_reset_streams(MAX_RESET_STREAMS)
+            .max_local_error_reset_streams(Some(MAX_RESET_STREAMS));
         let (stopping_sender, stopping) = tokio::sync::watch::channel(false);
         let max_connections = u32::try_from(config.max_connections).unwrap_or(u32::MAX);
         let ctx = Arc::new(Ctx {
@@ -121,6 +131,7 @@ impl Http2Mock {
             token_rules: config.token_rules,
             tables: config.tables,
             sandbox: config.sandbox,
+            max_concurrent_streams: config.max_concurrent_streams,
             handshake_timeout: config.handshake_timeout,
             idle_timeout: config.idle_timeout,
             faults: config.faults,
@@ -282,6 +293,8 @@ async fn connection(
     }
     let gate = ctx.faults.stall.map(|_| Arc::new(StallGate::default()));
     let io = StallingIo { inner: tcp, gate: gate.clone(), sleep: None };
+    let limits = ctx.faults.stream_limit.map(|_| Arc::new(StreamLimits::default()));
+    let mut restore_limit_at = None;
     let handshake = async {
         let tls = ctx.acceptor.accept(io).await?;
         let bundle =
@@ -290,7 +303,11 @@ async fn connection(
             Some(bundle) => ConnAuth::Certificate { bundle },
             None => ConnAuth::Token(TokenAuth::default()),
         };
-        let h2 = ctx.h2.handshake::<_, Bytes>(tls).await.map_err(io::Error::other)?;
+        let h2 = ctx
+            .h2
+            .handshake::<_, Bytes>(SettingsIo::new(tls, limits.clone()))
+            .await
+            .map_err(io::Error::other)?;
         Ok::<_, io::Error>((h2, auth))
     };
     let (mut h2, auth) = match tokio::time::timeout(ctx.handshake_timeout, handshake).await {
@@ -343,12 +360,29 @@ async fn connection(
             idle.as_mut().reset(TokioInstant::now() + timeout);
         }
         let every = |n: Option<std::num::NonZeroU64>| n.is_some_and(|n| sequence % n.get() == 0);
-        if every(ctx.faults.drop_every) {
+        let stream = respond.stream_id().as_u32();
+        // Its own stream of draws (the request's generator also draws latency and errors).
+        let drop_draw = || Rng::new(ctx.seed ^ 0xd50b, number << 32 | u64::from(stream)).unit();
+        if every(ctx.faults.drop_every) || ctx.faults.drop_probability.is_some_and(|p| drop_draw() < p) {
             // The request is recorded as dropped as its guard goes; so are those in flight,
             // when dropping the set drops their futures.
             drop(Pending::new(ctx, &conn, &request, respond.stream_id().as_u32()));
             ctx.shared.count(Counter::ConnectionDrops, 1);
             return;
+        }
+        if let (Some(dip), Some(limits)) = (ctx.faults.stream_limit, &limits) {
+            if limits.acknowledged().is_some_and(|limit| tasks.len() >= limit as usize) {
+                ctx.shared.count(Counter::StreamLimitViolations, 1);
+            }
+            if restore_limit_at == Some(sequence) {
+                limits.advertise(ctx.max_concurrent_streams);
+                ctx.shared.count(Counter::StreamLimitChanges, 1);
+                restore_limit_at = None;
+            } else if sequence % dip.every.get() == 0 && restore_limit_at.is_none() {
+                limits.advertise(dip.limit);
+                ctx.shared.count(Counter::StreamLimitChanges, 1);
+                restore_limit_at = Some(sequence + dip.requests.max(1));
+            }
         }
         if let (Some(stall), Some(gate)) = (ctx.faults.stall, &gate) {
             if sequence % stall.every.get() == 0 {
