@@ -223,16 +223,20 @@ impl Encoder {
             self.table.insert(Entry { name: name.clone(), value: value.clone() });
             return None;
         }
-        // Any value an entry of this name holds would make the field a reference (never so
-        // when never indexed).
-        let rivals = if indexing == Indexing::NeverIndexed {
-            Vec::new()
+        // A value of a static entry of this name would choose that entry's index (for the
+        // field, or for the name if never indexed), a value of a dynamic one a reference
+        // (unless never indexed): other values are encoded alike.
+        let in_static = static_entries(name).iter().map(|(_, value)| Bytes::from_static(value));
+        let rivals: Vec<Bytes> = if indexing == Indexing::NeverIndexed {
+            in_static.collect()
         } else {
-            let in_static = static_entries(name).iter().map(|(_, value)| Bytes::from_static(value));
             let in_dynamic =
                 self.table.iter().filter(|entry| same(&entry.name, name)).map(|entry| entry.value.clone());
             in_static.chain(in_dynamic).collect()
         };
+        if rivals.iter().any(|rival| same(rival, value)) {
+            return None; // Encoded as this value alone is: not as the others.
+        }
         Some((MemoKind::IndexedName { rivals }, prefix_len?))
     }
 }
