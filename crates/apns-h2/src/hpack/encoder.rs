@@ -14,6 +14,8 @@ pub struct Encoder {
     /// last block, and the latest (RFC 7541 section 4.2).
     pending_update: Option<(usize, usize)>,
     huffman: bool,
+    /// Whether values that stay out of the table are Huffman-coded too.
+    huffman_unindexed: bool,
     /// What the field at each position of earlier blocks was encoded as (see [`Memo`]).
     memos: Vec<Option<Memo>>,
     /// The position of the next field in the current block.
@@ -68,6 +70,7 @@ impl Encoder {
             table: DynamicTable::new(max_table_size),
             pending_update: None,
             huffman: true,
+            huffman_unindexed: true,
             memos: Vec::new(),
             position: 0,
         }
@@ -77,6 +80,14 @@ impl Encoder {
     /// always sent raw.
     pub fn set_huffman(&mut self, enabled: bool) {
         self.huffman = enabled;
+    }
+
+    /// Whether literal values that do not enter the dynamic table (not indexed, never indexed)
+    /// are Huffman-coded too (the default) when Huffman coding is enabled. A value unique to
+    /// its request is coded again in every request, where the few bytes saved may cost more
+    /// CPU than they save.
+    pub fn set_huffman_unindexed(&mut self, enabled: bool) {
+        self.huffman_unindexed = enabled;
     }
 
     /// Changes the table size, to be signalled at the start of the next block.
@@ -126,7 +137,7 @@ impl Encoder {
                     }
                     MemoKind::IndexedName { rivals } if !rivals.iter().any(|rival| same(rival, value)) => {
                         out.extend_from_slice(memo.prefix());
-                        encode_string(value, self.huffman, out);
+                        encode_string(value, self.huffman && self.huffman_unindexed, out);
                         return;
                     }
                     _ => {}
@@ -218,7 +229,8 @@ impl Encoder {
                 None
             }
         };
-        encode_string(value, self.huffman, out);
+        let huffman = self.huffman && (representation == Indexing::Incremental || self.huffman_unindexed);
+        encode_string(value, huffman, out);
         if representation == Indexing::Incremental {
             self.table.insert(Entry { name: name.clone(), value: value.clone() });
             return None;

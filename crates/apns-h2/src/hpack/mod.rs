@@ -283,6 +283,21 @@ mod tests {
         assert_eq!(encode(&mut encoder, &[("authorization", "secret", WithoutIndexing)]), [0xbe]);
     }
 
+    #[test]
+    fn unindexed_values_may_skip_huffman() {
+        let fields =
+            [("apns-topic", "com.example.app", Inc), (":path", "/3/device/00fc13adff", WithoutIndexing)];
+        let mut huffman = Encoder::new(4096);
+        let mut raw = Encoder::new(4096);
+        raw.set_huffman_unindexed(false);
+        let (coded, plain) = (encode(&mut huffman, &fields), encode(&mut raw, &fields));
+        // The indexed topic is Huffman-coded either way; the path only by the first encoder.
+        assert_eq!(plain.len(), coded.len() + 6, "{coded:02x?} {plain:02x?}");
+        assert!(plain.windows(20).any(|window| window == b"/3/device/00fc13adff"));
+        let mut decoder = Decoder::new(4096);
+        assert_eq!(decode(&mut decoder, &plain), pairs(&fields));
+    }
+
     fn field() -> impl Strategy<Value = (Vec<u8>, Vec<u8>, Indexing)> {
         let name = prop_oneof![
             Just(b":path".to_vec()),
