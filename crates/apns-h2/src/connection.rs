@@ -132,7 +132,11 @@ impl Connection {
             settings_received: false,
             settings_acked: false,
             settings_deadline: Some(now + config.settings_timeout),
-            encoder: Encoder::new(config.encoder_table_size.min(4096) as usize),
+            encoder: {
+                let mut encoder = Encoder::new(config.encoder_table_size.min(4096) as usize);
+                encoder.set_huffman_unindexed(config.huffman_unindexed);
+                encoder
+            },
             decoder: Decoder::new(decoder_table),
             input: BytesMut::new(),
             block: None,

@@ -82,11 +82,13 @@ impl FrameHeader {
     }
 
     fn encode(self, out: &mut BytesMut) {
-        let len = self.len.to_be_bytes();
-        out.put_slice(&len[1..]);
-        out.put_u8(self.kind.0);
-        out.put_u8(self.flags);
-        out.put_u32(self.stream_id.0);
+        out.put_slice(&self.to_bytes());
+    }
+
+    fn to_bytes(self) -> [u8; HEADER_LEN] {
+        let [_, l0, l1, l2] = self.len.to_be_bytes();
+        let [s0, s1, s2, s3] = self.stream_id.0.to_be_bytes();
+        [l0, l1, l2, self.kind.0, self.flags, s0, s1, s2, s3]
     }
 }
 
@@ -576,8 +578,8 @@ pub(crate) fn write_block_header_at(
     end_stream: bool,
     end_headers: bool,
 ) {
-    let mut header = BytesMut::with_capacity(HEADER_LEN);
-    encode_block_header(kind, stream_id, len, end_stream, end_headers, &mut header);
+    let flags = flag(end_stream, END_STREAM) | flag(end_headers, END_HEADERS);
+    let header = FrameHeader { len: len as u32, kind, flags, stream_id }.to_bytes();
     if let Some(slot) = out.get_mut(position..position + HEADER_LEN) {
         slot.copy_from_slice(&header);
     }

@@ -251,16 +251,34 @@ const fn is_connection_specific(name: &[u8]) -> bool {
 }
 
 pub(crate) fn check_value(value: &[u8]) -> Result<(), InvalidHeader> {
-    // A branch-free scan first (it vectorises: every request checks a 75-byte path), the
+    // A scan 8 bytes at a time first (every request checks its `apns-id` and topic), the
     // byte-by-byte one only to name the offending byte.
-    let bad = value.iter().fold(0u8, |bad, &byte| {
-        bad | u8::from(byte == 0) | u8::from(byte == b'\r') | u8::from(byte == b'\n')
-    });
+    let mut words = value.chunks_exact(8);
+    let mut bad = false;
+    for word in &mut words {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(word);
+        let word = u64::from_ne_bytes(bytes);
+        bad |= has_zero_byte(word) | has_zero_byte(word ^ CR) | has_zero_byte(word ^ LF);
+    }
+    bad |= words.remainder().iter().any(|&byte| byte == 0 || byte == b'\r' || byte == b'\n');
     let edge = |byte: Option<&u8>| matches!(byte, Some(b' ' | b'\t'));
-    if bad == 0 && !edge(value.first()) && !edge(value.last()) {
+    if !bad && !edge(value.first()) && !edge(value.last()) {
         return Ok(());
     }
     check_value_const(value)
+}
+
+/// Eight copies of `\r` and of `\n`: XOR makes those bytes zero.
+const CR: u64 = u64::from_ne_bytes([b'\r'; 8]);
+const LF: u64 = u64::from_ne_bytes([b'\n'; 8]);
+
+/// Whether any byte of `word` is 0 (the classic bit trick: only a zero byte borrows into its
+/// own high bit without having it set; exact for "any", not for which).
+const fn has_zero_byte(word: u64) -> bool {
+    const LOW: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    word.wrapping_sub(LOW) & !word & HIGH != 0
 }
 
 /// [`check_value`] for `const` contexts (the literals of `from_static`).
@@ -304,5 +322,16 @@ mod tests {
         assert_eq!(HeaderValue::new("a\t"), Err(InvalidHeader::ValueByte(b'\t')));
         const TOPIC: HeaderName = HeaderName::from_static("apns-topic");
         assert_eq!(TOPIC.as_str(), "apns-topic");
+    }
+
+    proptest::proptest! {
+        /// The word-at-a-time scan decides as the byte-by-byte one.
+        #[test]
+        fn value_scans_agree(value in proptest::collection::vec(
+            proptest::prop_oneof![proptest::prelude::any::<u8>(), proptest::prelude::Just(b'a'), proptest::prelude::Just(b'\r')],
+            0..40,
+        )) {
+            proptest::prop_assert_eq!(check_value(&value), check_value_const(&value));
+        }
     }
 }

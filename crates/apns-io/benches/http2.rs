@@ -74,8 +74,13 @@ fn blind_responder(pki: &TestPki) -> SocketAddr {
 
 /// User plus system CPU time of every thread of this process, by name (summed per name).
 fn threads_cpu() -> Vec<(String, Duration)> {
+    threads_cpu_split().into_iter().map(|(name, user, system)| (name, user + system)).collect()
+}
+
+/// User and system CPU time of every thread of this process, by name (summed per name).
+fn threads_cpu_split() -> Vec<(String, Duration, Duration)> {
     let ticks = 100.0; // USER_HZ on Linux
-    let mut threads: Vec<(String, Duration)> = Vec::new();
+    let mut threads: Vec<(String, Duration, Duration)> = Vec::new();
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return threads };
     for task in tasks.flatten() {
         let path = task.path();
@@ -87,13 +92,22 @@ fn threads_cpu() -> Vec<(String, Duration)> {
         let Some((_, rest)) = stat.rsplit_once(')') else { continue };
         let fields: Vec<&str> = rest.split_whitespace().collect();
         let time = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
-        let cpu = Duration::from_secs_f64((time(11) + time(12)) / ticks);
-        match threads.iter_mut().find(|(name, _)| name == comm.trim()) {
-            Some((_, total)) => *total += cpu,
-            None => threads.push((comm.trim().to_owned(), cpu)),
+        let (user, system) =
+            (Duration::from_secs_f64(time(11) / ticks), Duration::from_secs_f64(time(12) / ticks));
+        match threads.iter_mut().find(|(name, ..)| name == comm.trim()) {
+            Some((_, total_user, total_system)) => {
+                *total_user += user;
+                *total_system += system;
+            }
+            None => threads.push((comm.trim().to_owned(), user, system)),
         }
     }
     threads
+}
+
+/// System CPU time of this process's threads called `name`.
+fn thread_system_cpu(name: &str) -> Duration {
+    threads_cpu_split().into_iter().find(|(n, ..)| n == name).map_or(Duration::ZERO, |(_, _, system)| system)
 }
 
 /// CPU time of this process's threads called `name`.
@@ -127,6 +141,7 @@ fn run(label: &str, addr: SocketAddr, pki: &TestPki, n: u64) {
         accepted
     });
     let cpu_before = thread_cpu("apns-io").unwrap_or_default();
+    let system_before = thread_system_cpu("apns-io");
     let started = Instant::now();
     let mut sent = 0;
     while sent < n {
@@ -137,16 +152,18 @@ fn run(label: &str, addr: SocketAddr, pki: &TestPki, n: u64) {
     let accepted = reader.join().unwrap();
     let wall = started.elapsed();
     let cpu = thread_cpu("apns-io").unwrap_or_default().saturating_sub(cpu_before);
+    let system = thread_system_cpu("apns-io").saturating_sub(system_before);
     let counters = client.close(Duration::from_secs(10)).counters;
     let others: Vec<String> =
         threads_cpu().iter().map(|(name, cpu)| format!("{name} {:.2}s", cpu.as_secs_f64())).collect();
     println!("  CPU by thread since the start: {}", others.join(", "));
     println!(
         "{label}: {n} notifications, {accepted} accepted, {:.2} s wall: {:.0} notifications/s; loop thread \
-         {:.2} CPU-s: {:.0} notifications per CPU-second; {:.0} bytes written per notification",
+         {:.2} CPU-s ({:.2} system): {:.0} notifications per CPU-second; {:.0} bytes written per notification",
         wall.as_secs_f64(),
         n as f64 / wall.as_secs_f64(),
         cpu.as_secs_f64(),
+        system.as_secs_f64(),
         n as f64 / cpu.as_secs_f64().max(1e-9),
         counters.bytes_written as f64 / n as f64,
     );

@@ -4,7 +4,7 @@
 //! connection produces no events and costs nothing). Reads and writes are drained to
 //! `WouldBlock`, as mio's "Draining readiness" asks.
 
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, Write};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -115,6 +115,13 @@ impl TlsStream {
     /// Reads everything the socket has, decrypts it and appends the plaintext to `out`. On
     /// `Err`, `out` still holds what was decrypted before the error.
     pub(crate) fn read(&mut self, out: &mut Vec<u8>) -> Result<ReadStatus, ConnectError> {
+        self.read_with(|plaintext| out.extend_from_slice(plaintext))
+    }
+
+    /// Reads everything the socket has, decrypts it and hands the plaintext to `consume` as
+    /// rustls holds it (one call per record or so), without a copy. On `Err`, `consume` has
+    /// had what was decrypted before the error.
+    pub(crate) fn read_with(&mut self, mut consume: impl FnMut(&[u8])) -> Result<ReadStatus, ConnectError> {
         if !self.tcp_connected {
             return Ok(ReadStatus::Open);
         }
@@ -131,11 +138,25 @@ impl TlsStream {
             }
             let state = self.tls.process_new_packets().map_err(ConnectError::from_tls)?;
             if state.plaintext_bytes_to_read() > 0 {
-                match self.tls.reader().read_to_end(out) {
-                    Ok(_) => {}
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => status = ReadStatus::Closed,
-                    Err(e) => return Err(ConnectError::from_io(&e)),
+                let mut reader = self.tls.reader();
+                loop {
+                    match reader.fill_buf() {
+                        Ok([]) => {
+                            status = ReadStatus::Closed;
+                            break;
+                        }
+                        Ok(plaintext) => {
+                            let n = plaintext.len();
+                            consume(plaintext);
+                            reader.consume(n);
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                            status = ReadStatus::Closed;
+                            break;
+                        }
+                        Err(e) => return Err(ConnectError::from_io(&e)),
+                    }
                 }
             }
             if state.peer_has_closed() {

@@ -283,6 +283,21 @@ mod tests {
         assert_eq!(encode(&mut encoder, &[("authorization", "secret", WithoutIndexing)]), [0xbe]);
     }
 
+    #[test]
+    fn unindexed_values_may_skip_huffman() {
+        let fields =
+            [("apns-topic", "com.example.app", Inc), (":path", "/3/device/00fc13adff", WithoutIndexing)];
+        let mut huffman = Encoder::new(4096);
+        let mut raw = Encoder::new(4096);
+        raw.set_huffman_unindexed(false);
+        let (coded, plain) = (encode(&mut huffman, &fields), encode(&mut raw, &fields));
+        // The indexed topic is Huffman-coded either way; the path only by the first encoder.
+        assert_eq!(plain.len(), coded.len() + 6, "{coded:02x?} {plain:02x?}");
+        assert!(plain.windows(20).any(|window| window == b"/3/device/00fc13adff"));
+        let mut decoder = Decoder::new(4096);
+        assert_eq!(decode(&mut decoder, &plain), pairs(&fields));
+    }
+
     fn field() -> impl Strategy<Value = (Vec<u8>, Vec<u8>, Indexing)> {
         let name = prop_oneof![
             Just(b":path".to_vec()),
@@ -320,6 +335,46 @@ mod tests {
                 let expected: Vec<_> = fields.iter().map(|(n, v, i)| (n.clone(), v.clone(), *i == NeverIndexed)).collect();
                 prop_assert_eq!(decoded, expected);
                 prop_assert_eq!(encoder.table().iter().collect::<Vec<_>>(), decoder.table().iter().collect::<Vec<_>>());
+            }
+        }
+
+        /// Memoised fields are encoded exactly as the full search encodes them: blocks of
+        /// fields drawn from a small pool (so that they repeat, by position too), values shared
+        /// or copied, with size changes between blocks.
+        #[test]
+        fn memoised_fields_encode_as_searched(
+            blocks in proptest::collection::vec(
+                (proptest::option::of(0usize..300),
+                 proptest::collection::vec((0usize..5, 0usize..6, 0usize..4, any::<bool>()), 0..10)),
+                1..16),
+        ) {
+            const NAMES: [&str; 5] = [":path", "apns-id", "apns-topic", ":method", "x-a"];
+            const VALUES: [&str; 6] = ["", "/", "POST", "0123456789abcdef", "0123456789abcdeg", "topic"];
+            const INDEXING: [Indexing; 4] = [Inc, WithoutIndexing, NeverIndexed, Indexing::NameOnly];
+            let names: Vec<Bytes> = NAMES.iter().map(|n| Bytes::from_static(n.as_bytes())).collect();
+            let values: Vec<Bytes> = VALUES.iter().map(|v| Bytes::from_static(v.as_bytes())).collect();
+            let mut memoising = Encoder::new(200);
+            let mut searching = Encoder::new(200);
+            let mut decoder = Decoder::new(200);
+            for (resize, fields) in blocks {
+                if let Some(size) = resize {
+                    memoising.set_max_table_size(size.min(200));
+                    searching.set_max_table_size(size.min(200));
+                }
+                let (mut memoised, mut searched) = (BytesMut::new(), BytesMut::new());
+                memoising.begin_block(&mut memoised);
+                searching.begin_block(&mut searched);
+                for &(name, value, indexing, shared) in &fields {
+                    let value = if shared { values[value].clone() } else { Bytes::copy_from_slice(&values[value]) };
+                    memoising.encode_field(&names[name], &value, INDEXING[indexing], &mut memoised);
+                    searching.encode_field_searching(&names[name], &value, INDEXING[indexing], &mut searched);
+                }
+                prop_assert_eq!(&memoised, &searched);
+                let mut decoded = Vec::new();
+                decoder.decode(&memoised, |f| decoded.push((f.name.to_vec(), f.value.to_vec()))).unwrap();
+                let expected: Vec<_> =
+                    fields.iter().map(|&(n, v, ..)| (NAMES[n].as_bytes().to_vec(), VALUES[v].as_bytes().to_vec())).collect();
+                prop_assert_eq!(decoded, expected);
             }
         }
 

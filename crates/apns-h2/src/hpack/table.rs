@@ -86,7 +86,23 @@ pub(crate) enum StaticMatch {
 /// Looks a field up in the static table, by name first (a `match` the compiler turns into a
 /// length switch), then among that name's values.
 pub(crate) fn static_match(name: &[u8], value: &[u8]) -> StaticMatch {
-    let (first, count) = match name {
+    let Some((first, count)) = static_range(name) else { return StaticMatch::None };
+    for index in first..first + count {
+        if STATIC[index - 1].1 == value {
+            return StaticMatch::Field(index);
+        }
+    }
+    StaticMatch::Name(first)
+}
+
+/// The static entries called `name`.
+pub(crate) fn static_entries(name: &[u8]) -> &'static [(&'static [u8], &'static [u8])] {
+    static_range(name).and_then(|(first, count)| STATIC.get(first - 1..first - 1 + count)).unwrap_or(&[])
+}
+
+/// The static entries called `name`: the first one's index and how many.
+fn static_range(name: &[u8]) -> Option<(usize, usize)> {
+    let range = match name {
         b":authority" => (1, 1),
         b":method" => (2, 2),
         b":path" => (4, 2),
@@ -139,14 +155,9 @@ pub(crate) fn static_match(name: &[u8], value: &[u8]) -> StaticMatch {
         b"vary" => (59, 1),
         b"via" => (60, 1),
         b"www-authenticate" => (61, 1),
-        _ => return StaticMatch::None,
+        _ => return None,
     };
-    for index in first..first + count {
-        if STATIC[index - 1].1 == value {
-            return StaticMatch::Field(index);
-        }
-    }
-    StaticMatch::Name(first)
+    Some(range)
 }
 
 /// One dynamic table entry.
@@ -169,11 +180,19 @@ pub(crate) struct DynamicTable {
     entries: VecDeque<Entry>,
     size: usize,
     max_size: usize,
+    /// Counts changes (inserts, size changes): what was looked up in an earlier epoch may have
+    /// moved.
+    epoch: u64,
 }
 
 impl DynamicTable {
     pub(crate) fn new(max_size: usize) -> Self {
-        Self { entries: VecDeque::new(), size: 0, max_size }
+        Self { entries: VecDeque::new(), size: 0, max_size, epoch: 0 }
+    }
+
+    /// Changes whenever an entry's index or the table's content may have changed.
+    pub(crate) fn epoch(&self) -> u64 {
+        self.epoch
     }
 
     pub(crate) fn max_size(&self) -> usize {
@@ -195,6 +214,7 @@ impl DynamicTable {
 
     /// Changes the maximum size, evicting what no longer fits.
     pub(crate) fn set_max_size(&mut self, max_size: usize) {
+        self.epoch += 1;
         self.max_size = max_size;
         self.evict_to(max_size);
     }
@@ -202,6 +222,7 @@ impl DynamicTable {
     /// Adds an entry (RFC 7541 section 4.4: an entry larger than the table empties it and is not
     /// added).
     pub(crate) fn insert(&mut self, entry: Entry) {
+        self.epoch += 1;
         let size = entry.size();
         if size > self.max_size {
             self.entries.clear();

@@ -251,9 +251,9 @@ fn indexing_choices_reach_the_wire() {
     sim.drive();
     let (first, second) = (&sim.server.streams[&first.get()], &sim.server.streams[&second.get()]);
     // The second block reuses the indexed fields (authorization, topic, ...): only :path and
-    // apns-id are literals, about 70 bytes Huffman-coded.
+    // apns-id are literals, sent raw (not Huffman-coded by default: `huffman_unindexed`).
     assert!(first.block_len > 250, "{}", first.block_len);
-    assert!(second.block_len < 100, "{}", second.block_len);
+    assert!(second.block_len < 130, "{}", second.block_len);
     let differing: Vec<_> =
         first.fields.iter().zip(&second.fields).filter(|(a, b)| a != b).map(|(a, _)| a.0.clone()).collect();
     assert_eq!(differing, [&b":path"[..], b"apns-id"]);

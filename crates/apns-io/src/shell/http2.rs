@@ -152,6 +152,7 @@ struct Conn<K> {
     deadline: Option<Instant>,
     /// Plaintext handed out by apns_h2 and not yet taken by rustls.
     pending: BytesMut,
+    /// Plaintext that came before the HTTP/2 connection existed (with the end of the handshake).
     received: Vec<u8>,
     ready: bool,
     refused: u64,
@@ -542,7 +543,13 @@ impl<D: Dispatch> Engine<D> {
                 Err(error) => return self.lost(now, id, Some(error)),
             }
         }
-        let read = stream.read(&mut conn.received);
+        // Plaintext goes straight from rustls to the HTTP/2 connection once there is one (the
+        // bytes that came with the end of the handshake wait in `received`).
+        let (h2, received) = (&mut conn.h2, &mut conn.received);
+        let read = stream.read_with(|plaintext| match h2 {
+            Some(h2) => h2.handle_input(now, plaintext),
+            None => received.extend_from_slice(plaintext),
+        });
         if conn.h2.is_none() && !stream.is_handshaking() {
             if stream.alpn_protocol() != Some(ALPN_H2) {
                 let negotiated = stream.alpn_protocol().map(|p| String::from_utf8_lossy(p).into_owned());
@@ -563,9 +570,9 @@ impl<D: Dispatch> Engine<D> {
         if let Some(h2) = &mut conn.h2 {
             if !conn.received.is_empty() {
                 h2.handle_input(now, &conn.received);
+                conn.received.clear();
             }
         }
-        conn.received.clear();
         match read {
             Err(error) => return self.lost(now, id, Some(error)),
             Ok(ReadStatus::Closed) => return self.lost(now, id, None),

@@ -37,6 +37,8 @@ use crate::{EncodedPayload, Expiry, Priority};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceNotification {
     token: HexDeviceToken,
+    /// `/3/device/<token>`, built with the notification: a request shares it.
+    path: HeaderValue,
     push_type: PushType,
     payload: EncodedPayload,
     topic: Option<Topic>,
@@ -110,8 +112,12 @@ impl DeviceNotification {
         push_type: PushType,
         payload: EncodedPayload,
     ) -> DeviceNotificationBuilder {
+        let mut path = BytesMut::with_capacity(DEVICE_PATH.len() + token.as_str().len());
+        path.extend_from_slice(DEVICE_PATH);
+        path.extend_from_slice(token.as_str().as_bytes());
         DeviceNotificationBuilder(Self {
             token,
+            path: value(path.freeze()),
             push_type,
             payload,
             topic: None,
@@ -174,29 +180,26 @@ impl DeviceNotification {
     /// indexing Apple advises: repeating values incremental, unique values
     /// [`NameOnly`](Indexing::NameOnly), the device `:path` not indexed.
     pub fn request(&self, authority: &HeaderValue, authorization: Option<&Authorization>) -> Request {
-        // The values unique to this request (path, id, expiry) share one allocation.
-        let token = self.token.as_str();
-        let mut unique = BytesMut::with_capacity(DEVICE_PATH.len() + token.len() + ApnsId::TEXT_LEN + 10);
-        unique.extend_from_slice(DEVICE_PATH);
-        unique.extend_from_slice(token.as_bytes());
-        let path_end = unique.len();
+        // The values unique to this request (id, expiry) share one small allocation.
+        let mut unique = UniqueValues { text: [0; UniqueValues::CAPACITY], len: 0 };
         if let Some(id) = self.id {
-            unique.extend_from_slice(&id.to_text());
+            unique.push(&id.to_text());
         }
-        let id_end = unique.len();
+        let id_end = unique.len;
         if let Some(expiry) = self.expiration {
-            write_decimal(&mut unique, expiry.unix_seconds());
+            let mut digits = [0u8; 10];
+            unique.push(decimal(expiry.unix_seconds(), &mut digits));
         }
-        let unique = unique.freeze();
+        let unique = if unique.len > 0 { Bytes::from_owner(unique) } else { Bytes::new() };
 
-        let mut request = Request::post(authority.clone(), value(unique.slice(..path_end)))
+        let mut request = Request::post(authority.clone(), self.path.clone())
             .path_indexing(Indexing::WithoutIndexing)
             .body(self.payload.clone().into_bytes());
         if let Some(authorization) = authorization {
             push_authorization(&mut request, authorization);
         }
         if self.id.is_some() {
-            request.push_header(APNS_ID, value(unique.slice(path_end..id_end)), Indexing::NameOnly);
+            request.push_header(APNS_ID, value(unique.slice(..id_end)), Indexing::NameOnly);
         }
         push_type_header(&mut request, &self.push_type);
         if self.expiration.is_some() {
@@ -239,9 +242,33 @@ fn push_authorization(request: &mut Request, authorization: &Authorization) {
 
 const DEVICE_PATH: &[u8] = b"/3/device/";
 
-/// Appends `value` in decimal.
-fn write_decimal(out: &mut BytesMut, mut value: u32) {
-    let mut digits = [0u8; 10];
+/// The `apns-id` text and the `apns-expiration` digits of one request, owned by the `Bytes`
+/// their header values slice: one allocation, and no copy into a second buffer.
+struct UniqueValues {
+    text: [u8; Self::CAPACITY],
+    len: usize,
+}
+
+impl UniqueValues {
+    /// An id and the ten digits of a `u32`.
+    const CAPACITY: usize = ApnsId::TEXT_LEN + 10;
+
+    fn push(&mut self, bytes: &[u8]) {
+        if let Some(slot) = self.text.get_mut(self.len..self.len + bytes.len()) {
+            slot.copy_from_slice(bytes);
+            self.len += bytes.len();
+        }
+    }
+}
+
+impl AsRef<[u8]> for UniqueValues {
+    fn as_ref(&self) -> &[u8] {
+        &self.text[..self.len]
+    }
+}
+
+/// `value` in decimal, written at the end of `digits`.
+fn decimal(mut value: u32, digits: &mut [u8; 10]) -> &[u8] {
     let mut start = digits.len();
     loop {
         start -= 1;
@@ -252,7 +279,7 @@ fn write_decimal(out: &mut BytesMut, mut value: u32) {
             break;
         }
     }
-    out.extend_from_slice(&digits[start..]);
+    &digits[start..]
 }
 
 fn push_id(request: &mut Request, name: HeaderName, id: ApnsId) {

@@ -218,6 +218,11 @@ impl<U> Delivery<U> {
             self.queue.push_back(key);
             self.watch_expiry(now, key);
             self.keep_open = true;
+            if self.live > 1 {
+                // Another item was held already: the pool was maintained for it, and one more
+                // changes nothing there until `poll_transport` (which maintains it first).
+                return Ok(());
+            }
         }
         self.maintain(now);
         Ok(())
