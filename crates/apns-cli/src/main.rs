@@ -13,7 +13,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// Apple Push Notification service (binary provider protocol) tools.
+/// Apple Push Notification service tools: the HTTP/2 provider API (token or certificate auth),
+/// broadcast channels, and the binary protocol of PyAPNs.
 #[derive(Debug, Parser)]
 #[command(name = "apns", version, about, propagate_version = true)]
 struct Cli {
@@ -37,7 +38,8 @@ enum Command {
     /// Write a test PKI: a CA, a server certificate (localhost, 127.0.0.1) and a client
     /// certificate, as PEM files; and a provider key (.p8) with its key id and team id.
     Certs(cmd::certs::Args),
-    /// Run the mock gateway and feedback service (--http2: the mock of Apple's HTTP/2 API).
+    /// Run a mock of Apple's HTTP/2 provider API, broadcast channels included (--binary: the
+    /// mock binary gateway and feedback service).
     Mock(Box<cmd::mock::Args>),
     /// Print a fresh provider token (JWT) for Apple's HTTP/2 API, or decode one (--decode).
     Token(cmd::token::Args),

@@ -13,7 +13,7 @@ use super::CliError;
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct TlsArgs {
     /// The client certificate (PEM); without --key, the file must hold the key too.
-    #[arg(long, value_name = "FILE", required_unless_present = "p12", conflicts_with = "p12")]
+    #[arg(long, value_name = "FILE", conflicts_with = "p12")]
     pub(crate) cert: Option<PathBuf>,
     /// The client certificate's private key (PEM, not encrypted).
     #[arg(long, value_name = "FILE", requires = "cert")]

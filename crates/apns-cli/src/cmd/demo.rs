@@ -15,6 +15,9 @@ use super::CliError;
 /// Arguments of `apns demo`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
+    /// The binary protocol's demo (PyAPNs' gateway and feedback service) instead of HTTP/2.
+    #[arg(long)]
+    binary: bool,
     /// How many notifications to send.
     #[arg(long, default_value_t = 100_000, hide = true)]
     count: u32,

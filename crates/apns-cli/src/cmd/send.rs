@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use apns::resend::Settlement;
-use apns::{Alert, Apns, DeviceToken, Format, Notification, Payload, PayloadLimit, Priority};
+use apns::{Alert, Apns, DeviceToken, EncodedPayload, Format, Notification, Payload, PayloadLimit, Priority};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Map, Value};
 use signal_hook::consts::{SIGINT, SIGTERM};
@@ -25,19 +25,54 @@ use signal_hook::consts::{SIGINT, SIGTERM};
 use super::connect::{cli_error, rejected_json, Tally, TlsArgs};
 use super::CliError;
 
+mod http2;
+
 /// Arguments of `apns send`.
 #[derive(Debug, clap::Args)]
-#[command(group(clap::ArgGroup::new("what").required(true).args(["token", "file"])))]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["token", "file", "channel"])))]
 pub(crate) struct Args {
-    /// The gateway as HOST:PORT (default: Apple's production gateway).
+    /// Use the binary provider protocol (PyAPNs' legacy gateway, certificates only) instead of
+    /// Apple's HTTP/2 API.
+    #[arg(long)]
+    binary: bool,
+    /// The server as HOST:PORT (default: Apple's production server).
     #[arg(long, value_name = "HOST:PORT", conflicts_with = "sandbox")]
     gateway: Option<String>,
-    /// Apple's sandbox gateway.
+    /// Apple's sandbox (development) server.
     #[arg(long)]
     sandbox: bool,
+    /// Apple's production server (the default).
+    #[arg(long, conflicts_with_all = ["sandbox", "gateway"])]
+    production: bool,
+    /// Token auth: the provider key from Apple's developer portal (AuthKey_XXXXXXXXXX.p8).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["binary", "cert", "p12"])]
+    key_file: Option<PathBuf>,
+    /// Token auth: the key's 10-character id.
+    #[arg(long, value_name = "KEY_ID", requires = "key_file")]
+    key_id: Option<String>,
+    /// Token auth: your 10-character team id.
+    #[arg(long, value_name = "TEAM_ID", requires = "key_file")]
+    team_id: Option<String>,
     #[command(flatten)]
     tls: TlsArgs,
-    /// The device token, 64 hex digits.
+    /// `apns-topic`: the app's bundle id (the push type's suffix, `.voip`..., is added when
+    /// missing). Required with token auth.
+    #[arg(long, value_name = "BUNDLE_ID", conflicts_with = "binary")]
+    topic: Option<String>,
+    /// `apns-push-type`: alert (default), background, voip, liveactivity, ...
+    #[arg(long, value_name = "TYPE", conflicts_with = "binary")]
+    push_type: Option<String>,
+    /// `apns-collapse-id` (at most 64 bytes).
+    #[arg(long, value_name = "ID", conflicts_with = "binary")]
+    collapse_id: Option<String>,
+    /// `apns-id`, a UUID (default: generated).
+    #[arg(long, value_name = "UUID", conflicts_with = "binary")]
+    apns_id: Option<String>,
+    /// Broadcast to the devices subscribed to this channel (Live Activities; see `apns
+    /// channels`) instead of one device: needs --topic.
+    #[arg(long, value_name = "CHANNEL_ID", conflicts_with_all = ["binary", "token", "file"])]
+    channel: Option<String>,
+    /// The device token, in hex.
     #[arg(long, value_name = "HEX", conflicts_with = "file")]
     token: Option<String>,
     /// The alert text.
@@ -64,24 +99,24 @@ pub(crate) struct Args {
     /// The notification identifier.
     #[arg(long, value_name = "N", default_value_t = 0)]
     id: u32,
-    /// When Apple may give up delivering, UNIX seconds (0: try once).
-    #[arg(long, value_name = "UNIX", default_value_t = 0)]
-    expiry: u32,
-    /// The priority: 10 (immediate) or 5 (power considerate).
-    #[arg(long, value_name = "10|5", default_value_t = 10, value_parser = parse_priority)]
-    priority: u8,
+    /// When Apple may give up delivering, UNIX seconds (0: try once; --binary default 0).
+    #[arg(long, value_name = "UNIX", alias = "expiry")]
+    expiration: Option<u64>,
+    /// The priority: 10 (immediate), 5 (power considerate) or 1 (low; HTTP/2 only).
+    #[arg(long, value_name = "10|5|1", value_parser = parse_priority)]
+    priority: Option<u8>,
     /// Notifications as JSON lines (`-`: standard input); see the README for the fields.
     #[arg(long, value_name = "FILE|-")]
     file: Option<PathBuf>,
     /// Skip (and report) bad lines of --file instead of failing before sending anything.
     #[arg(long, requires = "file")]
     skip_bad_lines: bool,
-    /// The wire format.
+    /// The wire format of the binary protocol.
     #[arg(long, value_name = "FORMAT", default_value = "frame", value_parser = ["frame", "enhanced", "simple"])]
     format: String,
-    /// Gateway connections to share the load.
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    connections: usize,
+    /// Connections to share the load (default 1).
+    #[arg(long, value_name = "N")]
+    connections: Option<usize>,
     /// Print one JSON summary line on stdout at the end.
     #[arg(long)]
     json: bool,
@@ -90,12 +125,12 @@ pub(crate) struct Args {
     #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
     reconnect_for: f64,
     /// How long a confirmation probe may go unanswered before what it covers is reported
-    /// unconfirmed, in seconds.
+    /// unconfirmed, in seconds (--binary).
     #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
     proof_timeout: f64,
     /// Presume accepted what the gateway has not answered within 2 s of the write, instead of
-    /// proving it (faster, but wrong against a gateway that reads slowly).
-    #[arg(long)]
+    /// proving it (--binary; faster, but wrong against a gateway that reads slowly).
+    #[arg(long, requires = "binary")]
     presume: bool,
     /// The longest the final close (proving what is in flight) may take, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 120.0)]
@@ -110,13 +145,17 @@ fn seconds(flag: &str, value: f64) -> Result<Duration, CliError> {
 }
 
 pub(crate) fn run(args: Args) -> Result<(), CliError> {
+    if !args.binary {
+        return http2::run(args);
+    }
     let notifications = notifications(&args)?;
     let format = match args.format.as_str() {
         "simple" => Format::Simple,
         "enhanced" => Format::Enhanced,
         _ => Format::Frame,
     };
-    if args.connections == 0 {
+    let connections = args.connections.unwrap_or(1);
+    if connections == 0 {
         return Err(CliError::Config("--connections must be at least 1".into()));
     }
     let reconnect_for = seconds("reconnect-for", args.reconnect_for)?;
@@ -124,7 +163,7 @@ pub(crate) fn run(args: Args) -> Result<(), CliError> {
     let close_timeout = seconds("close-timeout", args.close_timeout)?;
     let settlement = if args.presume { Settlement::Presume } else { Settlement::Prove };
     let resend = apns::resend::Config::default().settlement(settlement).proof_timeout(proof_timeout);
-    let mut builder = Apns::builder().format(format).connections(args.connections).resend(resend);
+    let mut builder = Apns::builder().format(format).connections(connections).resend(resend);
     if args.sandbox {
         builder = builder.sandbox();
     }
@@ -370,7 +409,8 @@ fn parse_priority(text: &str) -> Result<u8, String> {
     match text {
         "10" => Ok(10),
         "5" => Ok(5),
-        _ => Err("the priority is 10 (immediate) or 5 (power considerate)".into()),
+        "1" => Ok(1),
+        _ => Err("the priority is 10 (immediate), 5 (power considerate) or 1 (low)".into()),
     }
 }
 
@@ -410,11 +450,14 @@ fn notifications(args: &Args) -> Result<Vec<Notification>, CliError> {
         payload = payload.custom_object(object).map_err(|e| CliError::Config(format!("--custom: {e}")))?;
     }
     let payload = payload.encode(PayloadLimit::BINARY).map_err(|e| CliError::Config(e.to_string()))?;
-    let priority = if args.priority == 5 { Priority::PowerConsiderate } else { Priority::Immediate };
-    Ok(vec![Notification::new(token, payload)
-        .with_id(args.id)
-        .with_expiry(args.expiry)
-        .with_priority(priority)])
+    let priority = match args.priority {
+        None | Some(10) => Priority::Immediate,
+        Some(5) => Priority::PowerConsiderate,
+        Some(_) => return Err(CliError::Config("--priority: the binary protocol has 10 and 5 only".into())),
+    };
+    let expiry = u32::try_from(args.expiration.unwrap_or(0))
+        .map_err(|_| CliError::Config("--expiry: UNIX seconds must fit in 32 bits".into()))?;
+    Ok(vec![Notification::new(token, payload).with_id(args.id).with_expiry(expiry).with_priority(priority)])
 }
 
 fn read_file(path: &PathBuf, skip_bad_lines: bool) -> Result<Vec<Notification>, CliError> {
@@ -449,35 +492,45 @@ pub(crate) fn parse_line(line: &str) -> Result<Notification, String> {
         Some(_) => return Err("\"token\" must be a string of 64 hex digits".into()),
         None => return Err("missing \"token\"".into()),
     };
-    let number = |object: &mut Map<String, Value>, key: &str| -> Result<Option<u32>, String> {
-        match object.remove(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(value) => value
-                .as_u64()
-                .and_then(|n| u32::try_from(n).ok())
-                .map(Some)
-                .ok_or_else(|| format!("\"{key}\" must be a whole number from 0 to 4294967295")),
-        }
-    };
-    let id = number(&mut object, "id")?.unwrap_or(0);
-    let expiry = number(&mut object, "expiry")?.unwrap_or(0);
-    let priority = match number(&mut object, "priority")? {
+    let id = take_number(&mut object, "id")?.unwrap_or(0);
+    let expiry = take_number(&mut object, "expiry")?.unwrap_or(0);
+    let priority = match take_number(&mut object, "priority")? {
         None | Some(10) => Priority::Immediate,
         Some(5) => Priority::PowerConsiderate,
         Some(other) => return Err(format!("\"priority\" must be 10 or 5, not {other}")),
     };
-    let payload = match object.remove("payload") {
+    let payload = take_payload(object, PayloadLimit::BINARY)?;
+    Ok(Notification::new(token, payload).with_id(id).with_expiry(expiry).with_priority(priority))
+}
+
+/// Removes `key` from a `--file` line: a whole number of 32 bits, if there.
+pub(crate) fn take_number(object: &mut Map<String, Value>, key: &str) -> Result<Option<u32>, String> {
+    match object.remove(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(value) => value
+            .as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .map(Some)
+            .ok_or_else(|| format!("\"{key}\" must be a whole number from 0 to 4294967295")),
+    }
+}
+
+/// The payload of a `--file` line: `payload` sent as is, or built from the fields left.
+pub(crate) fn take_payload(
+    mut object: Map<String, Value>,
+    limit: PayloadLimit,
+) -> Result<EncodedPayload, String> {
+    match object.remove("payload") {
         Some(Value::Object(payload)) => {
             if let Some(key) = object.keys().next() {
                 return Err(format!("\"payload\" is sent as is: remove {key:?} or put it inside"));
             }
             let bytes = serde_json::to_vec(&Value::Object(payload)).map_err(|e| e.to_string())?;
-            apns::EncodedPayload::new(bytes, PayloadLimit::BINARY).map_err(|e| e.to_string())?
+            EncodedPayload::new(bytes, limit).map_err(|e| e.to_string())
         }
-        Some(_) => return Err("\"payload\" must be a JSON object".into()),
-        None => build_payload(object)?.encode(PayloadLimit::BINARY).map_err(|e| e.to_string())?,
-    };
-    Ok(Notification::new(token, payload).with_id(id).with_expiry(expiry).with_priority(priority))
+        Some(_) => Err("\"payload\" must be a JSON object".into()),
+        None => build_payload(object)?.encode(limit).map_err(|e| e.to_string()),
+    }
 }
 
 fn build_payload(object: Map<String, Value>) -> Result<Payload, String> {
