@@ -9,6 +9,34 @@ use apns::{Builder, Outcome, Password, Report};
 
 use super::CliError;
 
+/// Which server: Apple's production or sandbox one, or any `HOST:PORT` (a mock).
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct ServerArgs {
+    /// The server as HOST:PORT (default: Apple's production server).
+    #[arg(long, value_name = "HOST:PORT", conflicts_with = "sandbox")]
+    pub(crate) gateway: Option<String>,
+    /// Apple's sandbox (development) server.
+    #[arg(long)]
+    pub(crate) sandbox: bool,
+    /// Apple's production server (the default).
+    #[arg(long, conflicts_with_all = ["sandbox", "gateway"])]
+    pub(crate) production: bool,
+}
+
+/// Token auth (HTTP/2): the provider key from Apple's developer portal, its id and the team's.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct TokenArgs {
+    /// Token auth: the provider key from Apple's developer portal (AuthKey_XXXXXXXXXX.p8).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["cert", "p12"])]
+    pub(crate) key_file: Option<PathBuf>,
+    /// Token auth: the key's 10-character id.
+    #[arg(long, value_name = "KEY_ID", requires = "key_file")]
+    pub(crate) key_id: Option<String>,
+    /// Token auth: your 10-character team id.
+    #[arg(long, value_name = "TEAM_ID", requires = "key_file")]
+    pub(crate) team_id: Option<String>,
+}
+
 /// The client certificate and the trust options.
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct TlsArgs {

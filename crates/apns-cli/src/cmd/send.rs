@@ -22,7 +22,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Map, Value};
 use signal_hook::consts::{SIGINT, SIGTERM};
 
-use super::connect::{cli_error, rejected_json, Tally, TlsArgs};
+use super::connect::{cli_error, rejected_json, ServerArgs, Tally, TlsArgs, TokenArgs};
 use super::CliError;
 
 mod http2;
@@ -35,24 +35,10 @@ pub(crate) struct Args {
     /// Apple's HTTP/2 API.
     #[arg(long)]
     binary: bool,
-    /// The server as HOST:PORT (default: Apple's production server).
-    #[arg(long, value_name = "HOST:PORT", conflicts_with = "sandbox")]
-    gateway: Option<String>,
-    /// Apple's sandbox (development) server.
-    #[arg(long)]
-    sandbox: bool,
-    /// Apple's production server (the default).
-    #[arg(long, conflicts_with_all = ["sandbox", "gateway"])]
-    production: bool,
-    /// Token auth: the provider key from Apple's developer portal (AuthKey_XXXXXXXXXX.p8).
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["binary", "cert", "p12"])]
-    key_file: Option<PathBuf>,
-    /// Token auth: the key's 10-character id.
-    #[arg(long, value_name = "KEY_ID", requires = "key_file")]
-    key_id: Option<String>,
-    /// Token auth: your 10-character team id.
-    #[arg(long, value_name = "TEAM_ID", requires = "key_file")]
-    team_id: Option<String>,
+    #[command(flatten)]
+    server: ServerArgs,
+    #[command(flatten)]
+    token_key: TokenArgs,
     #[command(flatten)]
     tls: TlsArgs,
     /// `apns-topic`: the app's bundle id (the push type's suffix, `.voip`..., is added when
@@ -164,10 +150,13 @@ pub(crate) fn run(args: Args) -> Result<(), CliError> {
     let settlement = if args.presume { Settlement::Presume } else { Settlement::Prove };
     let resend = apns::resend::Config::default().settlement(settlement).proof_timeout(proof_timeout);
     let mut builder = Apns::builder().format(format).connections(connections).resend(resend);
-    if args.sandbox {
+    if args.token_key.key_file.is_some() {
+        return Err(CliError::Config("--key-file: token auth is HTTP/2 only (drop --binary)".into()));
+    }
+    if args.server.sandbox {
         builder = builder.sandbox();
     }
-    if let Some(gateway) = &args.gateway {
+    if let Some(gateway) = &args.server.gateway {
         builder = builder.gateway(gateway);
     }
     let apns = args.tls.apply(builder).reconnect_for(reconnect_for).build().map_err(cli_error)?;

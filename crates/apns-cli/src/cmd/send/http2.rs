@@ -85,12 +85,13 @@ fn config(flag: &str, why: impl std::fmt::Display) -> CliError {
 impl Http2Send {
     /// Checks the flags of an HTTP/2 send.
     pub(crate) fn from_args(args: &Args) -> Result<Self, CliError> {
-        let server = match (&args.gateway, args.sandbox) {
+        let server = match (&args.server.gateway, args.server.sandbox) {
             (Some(gateway), _) => Server::Gateway(gateway.clone()),
             (None, true) => Server::Sandbox,
             (None, false) => Server::Production,
         };
-        let credentials = match (&args.key_file, &args.key_id, &args.team_id) {
+        let token = &args.token_key;
+        let credentials = match (&token.key_file, &token.key_id, &token.team_id) {
             (Some(path), Some(key_id), Some(team_id)) => Credentials::Token {
                 key: SigningKey::from_p8_file(path).map_err(|e| config("key-file", e))?,
                 key_id: KeyId::new(key_id).map_err(|e| config("key-id", e))?,
@@ -335,7 +336,8 @@ mod tests {
             .contains("at least 1"));
         assert!(error(&[&token[..], &["--channel", "!!", "--topic", "a"]].concat()).contains("--channel"));
         assert!(error(&["--binary", "--channel", "AAAA", "--cert", "c.pem"]).contains("--channel"));
-        assert!(error(&["--binary", "--token", TOKEN, "--key-file", p8]).contains("--key-file"));
+        let binary = Cli::try_parse_from(["apns", "--binary", "--token", TOKEN, "--key-file", p8]).unwrap();
+        assert!(crate::cmd::send::run(binary.args).unwrap_err().to_string().contains("--key-file"));
         assert!(error(&["--key-id", "A", "--token", TOKEN]).contains("--key-file"));
         assert!(error(&["--production", "--sandbox", "--token", TOKEN]).contains("--sandbox"));
     }
