@@ -2,31 +2,18 @@
 //! list and delete with a provider token and with a certificate, Apple's reasons as typed
 //! errors, a kept connection the server closed, and deadlines that hold against a silent server.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use apns_auth::{KeyId, SigningKey, TeamId, TokenSigner};
 use apns_io::channels::{ChannelAuth, ChannelClient, ChannelError};
-use apns_io::{ConnectError, Endpoint, Identity, TlsConfig};
+use apns_io::{ConnectError, Endpoint};
 use apns_mock::certs::{ProviderKey, TestPki};
 use apns_mock::http2::{Http2Config, Http2Mock};
 use apns_proto::http2::{BundleId, ChannelId, MessageStoragePolicy, Reason};
 
+mod common;
+use common::{h2_tls as tls, signer};
+
 const APP: &str = "com.example.mock";
-
-fn tls(pki: &TestPki, certificate: bool) -> Arc<rustls::ClientConfig> {
-    let mut tls = TlsConfig::new().ca_pem(pki.ca_cert_pem.as_bytes()).unwrap();
-    if certificate {
-        let identity = Identity::from_pem(pki.client_cert_pem.as_bytes(), pki.client_key_pem.as_bytes());
-        tls = tls.identity(identity.unwrap());
-    }
-    tls.build_h2().unwrap()
-}
-
-fn signer(key: &ProviderKey) -> TokenSigner {
-    let signing = SigningKey::from_p8_pem(key.private_key_pem.as_bytes()).unwrap();
-    TokenSigner::new(signing, KeyId::new(&key.key_id).unwrap(), TeamId::new(&key.team_id).unwrap())
-}
 
 fn reason(error: ChannelError) -> (u16, Option<Reason>) {
     match error {
@@ -97,8 +84,10 @@ fn certificate_auth_and_a_connection_closed_between_calls() {
     let app = BundleId::new(APP).unwrap();
     let channel = client.create(&app, MessageStoragePolicy::NO_STORAGE).unwrap();
     assert!(mock.wait_for(|stats| stats.idle_timeouts >= 1, Duration::from_secs(10)));
+    // The call succeeds whether the GOAWAY was read first (a new connection) or the request
+    // was still answered before the final GOAWAY (h2 shuts down in two steps).
     assert_eq!(client.list(&app).unwrap(), vec![channel]);
-    assert_eq!(mock.stats().connections, 2);
+    assert!(matches!(mock.stats().connections, 1 | 2));
 }
 
 #[test]
