@@ -209,6 +209,28 @@ pub(crate) fn send_until(
     signal: &AtomicUsize,
 ) -> Result<SendSummary, CliError> {
     let total = notifications.len() as u64;
+    let bar = progress_bar(total);
+    let on_each = bar.clone();
+    let tally = Tally::listen(apns.gateway(), move || on_each.inc(1));
+    let started = Instant::now();
+    let pumped =
+        pump(&Binary(apns), &notifications, apns.gateway().send_timeout(), close_timeout, signal, &bar)?;
+    let summary = apns.gateway().close(pumped.close_deadline);
+    bar.finish_and_clear();
+    Ok(SendSummary {
+        tally: Tally::take(&tally),
+        unsent: total - pumped.taken + summary.unsent.len() as u64,
+        interrupted: pumped.interrupted.or(signal_now(signal)),
+        counters: summary.counters,
+        elapsed: started.elapsed(),
+        connect_error: apns.gateway().last_connect_error(),
+        endpoint: apns.gateway().endpoint().to_string(),
+        json,
+    })
+}
+
+/// A progress bar on stderr for runs of 1,000 notifications or more.
+pub(crate) fn progress_bar(total: u64) -> ProgressBar {
     let bar = if total >= 1000 {
         ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr())
     } else {
@@ -218,28 +240,84 @@ pub(crate) fn send_until(
         ProgressStyle::with_template("{spinner} {bar:40} {pos}/{len} settled, {per_sec} ({eta})")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let on_each = bar.clone();
-    let tally = Tally::listen(apns.gateway(), move || on_each.inc(1));
-    let started = Instant::now();
+    bar
+}
+
+/// What the send loop needs of a client, binary or HTTP/2.
+pub(crate) trait Sink {
+    /// What is sent.
+    type Item: Clone;
+    /// Hands over `chunk` in order, waiting up to `step` for room: how many were taken.
+    fn offer(&self, chunk: &[Self::Item], step: Duration) -> Result<usize, Refusal>;
+    /// Waits up to `step` for what was handed over: whether everything is settled (or the
+    /// client is closed).
+    fn settled_within(&self, step: Duration) -> bool;
+}
+
+/// Why a sink took less than offered, beyond a full queue.
+pub(crate) enum Refusal {
+    /// The client is closed; this many were taken first.
+    Closed(usize),
+    /// Something else went wrong.
+    Failed(CliError),
+}
+
+/// What [`pump`] did.
+pub(crate) struct Pumped {
+    /// Items handed to the client.
+    pub(crate) taken: u64,
+    /// The signal that stopped it.
+    pub(crate) interrupted: Option<i32>,
+    /// How long the final close may take.
+    pub(crate) close_deadline: Duration,
+}
+
+struct Binary<'a>(&'a Apns);
+
+impl Sink for Binary<'_> {
+    type Item = Notification;
+
+    fn offer(&self, chunk: &[Notification], step: Duration) -> Result<usize, Refusal> {
+        match self.0.gateway().send_all_within(chunk.iter().cloned(), step) {
+            Ok(()) => Ok(chunk.len()),
+            Err(apns::Error::Full { unsent }) => Ok(chunk.len() - unsent.len()),
+            Err(apns::Error::Closed { unsent }) => Err(Refusal::Closed(chunk.len() - unsent.len())),
+            Err(error) => Err(Refusal::Failed(cli_error(error))),
+        }
+    }
+
+    fn settled_within(&self, step: Duration) -> bool {
+        !matches!(self.0.gateway().flush(step), Ok(flushed) if !flushed.settled)
+    }
+}
+
+/// Hands `items` to `sink` in chunks, then waits for their outcomes, up to `close_timeout`.
+/// The queue is waited on in short steps, so that a signal is noticed within a fraction of a
+/// second even while the server pushes back; handing over stops when the queue has taken
+/// nothing for `send_timeout`. On a signal, the close that follows gets a short deadline
+/// (what is unsettled is reported, not waited for).
+pub(crate) fn pump<S: Sink>(
+    sink: &S,
+    items: &[S::Item],
+    send_timeout: Duration,
+    close_timeout: Duration,
+    signal: &AtomicUsize,
+    bar: &ProgressBar,
+) -> Result<Pumped, CliError> {
     let mut taken = 0u64;
     let mut stop_error = None;
-    // The queue is waited on in short steps, so that a signal is noticed within a fraction of a
-    // second even while the gateway pushes back; the run stops when the queue has taken
-    // nothing for the whole send timeout.
-    let send_timeout = apns.gateway().send_timeout();
-    let mut rest = notifications.as_slice();
+    let mut rest = items;
     let mut waited = Duration::ZERO;
     while !rest.is_empty() && signal_now(signal).is_none() {
         let chunk = &rest[..rest.len().min(1024)];
-        let accepted = match apns.gateway().send_all_within(chunk.iter().cloned(), SEND_STEP) {
-            Ok(()) => chunk.len(),
-            Err(apns::Error::Full { unsent }) => chunk.len() - unsent.len(),
-            Err(apns::Error::Closed { unsent }) => {
-                taken += (chunk.len() - unsent.len()) as u64;
+        let accepted = match sink.offer(chunk, SEND_STEP) {
+            Ok(accepted) => accepted,
+            Err(Refusal::Closed(accepted)) => {
+                taken += accepted as u64;
                 stop_error = Some("the gateway closed");
                 break;
             }
-            Err(error) => return Err(cli_error(error)),
+            Err(Refusal::Failed(error)) => return Err(error),
         };
         taken += accepted as u64;
         rest = &rest[accepted..];
@@ -256,48 +334,30 @@ pub(crate) fn send_until(
             break;
         }
     }
-    // Wait for the proofs in short flushes, so that a signal is noticed within a fraction of a
-    // second; on a signal, close with a short deadline (what is unsettled is reported, not
-    // waited for).
     let end = Instant::now() + close_timeout;
     while signal_now(signal).is_none() {
         let left = end.saturating_duration_since(Instant::now());
-        if left.is_zero() {
+        if left.is_zero() || sink.settled_within(left.min(SEND_STEP)) {
             break;
-        }
-        match apns.gateway().flush(left.min(Duration::from_millis(200))) {
-            Ok(flushed) if !flushed.settled => {}
-            _ => break,
         }
     }
     let interrupted = signal_now(signal);
-    let deadline = if interrupted.is_some() {
+    let close_deadline = if interrupted.is_some() {
         Duration::from_secs(2)
     } else {
         end.saturating_duration_since(Instant::now()).max(Duration::from_secs(1))
     };
-    let summary = apns.gateway().close(deadline);
-    bar.finish_and_clear();
     if let Some(why) = stop_error {
-        eprintln!("apns: {why}: {} notifications not sent", total - taken);
+        bar.suspend(|| eprintln!("apns: {why}: {} notifications not sent", items.len() as u64 - taken));
     }
-    Ok(SendSummary {
-        tally: Tally::take(&tally),
-        unsent: total - taken + summary.unsent.len() as u64,
-        interrupted: interrupted.or(signal_now(signal)),
-        counters: summary.counters,
-        elapsed: started.elapsed(),
-        connect_error: apns.gateway().last_connect_error(),
-        endpoint: apns.gateway().endpoint().to_string(),
-        json,
-    })
+    Ok(Pumped { taken, interrupted, close_deadline })
 }
 
-fn signal_now(signal: &AtomicUsize) -> Option<i32> {
+pub(crate) fn signal_now(signal: &AtomicUsize) -> Option<i32> {
     i32::try_from(signal.load(Ordering::SeqCst)).ok().filter(|&number| number != 0)
 }
 
-fn signal_name(number: i32) -> &'static str {
+pub(crate) fn signal_name(number: i32) -> &'static str {
     if number == SIGINT {
         "SIGINT"
     } else {
