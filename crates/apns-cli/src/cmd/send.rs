@@ -472,10 +472,23 @@ pub(crate) fn print_line(line: &str) -> Result<(), CliError> {
 
 fn notifications(args: &Args) -> Result<Vec<Notification>, CliError> {
     if let Some(path) = &args.file {
-        return read_file(path, args.skip_bad_lines);
+        return read_lines(path, args.skip_bad_lines, parse_line);
     }
     let token = args.token.as_deref().unwrap_or_default();
     let token: DeviceToken = token.parse().map_err(|e| CliError::Config(format!("--token: {e}")))?;
+    let payload = flag_payload(args)?.encode(PayloadLimit::BINARY).map_err(|e| CliError::Config(e.to_string()))?;
+    let priority = match args.priority {
+        None | Some(10) => Priority::Immediate,
+        Some(5) => Priority::PowerConsiderate,
+        Some(_) => return Err(CliError::Config("--priority: the binary protocol has 10 and 5 only".into())),
+    };
+    let expiry = u32::try_from(args.expiration.unwrap_or(0))
+        .map_err(|_| CliError::Config("--expiry: UNIX seconds must fit in 32 bits".into()))?;
+    Ok(vec![Notification::new(token, payload).with_id(args.id).with_expiry(expiry).with_priority(priority)])
+}
+
+/// The payload the flags describe (`--alert`, `--badge`, ..., `--custom`).
+pub(crate) fn flag_payload(args: &Args) -> Result<Payload, CliError> {
     let mut payload = Payload::new();
     if let Some(alert) = &args.alert {
         payload = payload.alert(alert.as_str());
@@ -498,18 +511,16 @@ fn notifications(args: &Args) -> Result<Vec<Notification>, CliError> {
         };
         payload = payload.custom_object(object).map_err(|e| CliError::Config(format!("--custom: {e}")))?;
     }
-    let payload = payload.encode(PayloadLimit::BINARY).map_err(|e| CliError::Config(e.to_string()))?;
-    let priority = match args.priority {
-        None | Some(10) => Priority::Immediate,
-        Some(5) => Priority::PowerConsiderate,
-        Some(_) => return Err(CliError::Config("--priority: the binary protocol has 10 and 5 only".into())),
-    };
-    let expiry = u32::try_from(args.expiration.unwrap_or(0))
-        .map_err(|_| CliError::Config("--expiry: UNIX seconds must fit in 32 bits".into()))?;
-    Ok(vec![Notification::new(token, payload).with_id(args.id).with_expiry(expiry).with_priority(priority)])
+    Ok(payload)
 }
 
-fn read_file(path: &PathBuf, skip_bad_lines: bool) -> Result<Vec<Notification>, CliError> {
+/// The lines of `--file` (`-`: standard input), each parsed by `parse`; a bad line fails the
+/// run with its number, or is reported and skipped with `skip_bad_lines`.
+pub(crate) fn read_lines<T>(
+    path: &PathBuf,
+    skip_bad_lines: bool,
+    mut parse: impl FnMut(&str) -> Result<T, String>,
+) -> Result<Vec<T>, CliError> {
     let name = path.display().to_string();
     let reader: Box<dyn BufRead> = if name == "-" {
         Box::new(BufReader::new(io::stdin()))
@@ -517,19 +528,19 @@ fn read_file(path: &PathBuf, skip_bad_lines: bool) -> Result<Vec<Notification>, 
         let file = File::open(path).map_err(|e| CliError::Config(format!("cannot read {name}: {e}")))?;
         Box::new(BufReader::new(file))
     };
-    let mut notifications = Vec::new();
+    let mut items = Vec::new();
     for (index, line) in reader.lines().enumerate() {
         let line = line.map_err(|e| CliError::Config(format!("cannot read {name}: {e}")))?;
         if line.trim().is_empty() {
             continue;
         }
-        match parse_line(&line) {
-            Ok(notification) => notifications.push(notification),
+        match parse(&line) {
+            Ok(item) => items.push(item),
             Err(why) if skip_bad_lines => eprintln!("apns: {name}:{}: {why} (skipped)", index + 1),
             Err(why) => return Err(CliError::Config(format!("{name}:{}: {why}", index + 1))),
         }
     }
-    Ok(notifications)
+    Ok(items)
 }
 
 /// One line of `--file`: token, id, expiry, priority, and either `payload` or builder fields.
