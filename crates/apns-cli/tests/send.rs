@@ -4,8 +4,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use apns::binary::Status;
 use apns::mock::{FeedbackEntry, LocalMock};
-use apns::{DeviceToken, Status};
+use apns::DeviceToken;
 
 mod common;
 

@@ -1,7 +1,7 @@
 //! End-to-end benchmarks of the facade against the mock (in a child process), and PyAPNs
 //! against the same mock in the same run.
 //!
-//! Each Rust run: a fresh [`Apns`] with `connections` gateway connections to the one mock of the
+//! Each Rust run: a fresh [`Apns`](apns::binary::BinaryApns) with `connections` gateway connections to the one mock of the
 //! whole run (no faults, error delay 0, recording off); the clock starts before the first
 //! notification is handed in and stops when the mock has counted every one accepted. Then a
 //! graceful close confirms them all (each must end [`Outcome::Accepted`]). Payloads are either
@@ -28,8 +28,9 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use apns::binary::{BinaryApns as Apns, BinaryNotification as Notification, BinaryOutcome as Outcome};
 use apns::mock::TestPki;
-use apns::{Apns, DeviceToken, Endpoint, Identity, Notification, Outcome, Payload, PayloadLimit};
+use apns::{DeviceToken, Endpoint, Identity, Payload, PayloadLimit};
 use serde::Serialize;
 
 use crate::remote::{MockSpec, RemoteMock};

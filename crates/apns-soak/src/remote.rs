@@ -19,8 +19,9 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use apns::binary::Status;
 use apns::mock::{DelayRange, MockConfig, MockServer, MockStats};
-use apns::{DeviceToken, Status};
+use apns::DeviceToken;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 

@@ -6,10 +6,12 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use apns::mock::TestPki;
-use apns::{
-    Apns, DeviceToken, Endpoint, Identity, Notification, Outcome, Payload, PayloadLimit, Report, Status,
+use apns::binary::{
+    BinaryApns as Apns, BinaryNotification as Notification, BinaryOutcome as Outcome, BinaryReport as Report,
+    Status,
 };
+use apns::mock::TestPki;
+use apns::{DeviceToken, Endpoint, Identity, Payload, PayloadLimit};
 use serde::Serialize;
 
 use crate::remote::{MockSpec, RemoteMock, Stopped};
@@ -48,7 +50,7 @@ pub struct SoakConfig {
     pub batch: usize,
     /// The client's sent-notification buffer per connection (the library's defaults unless
     /// changed).
-    pub resend: apns::resend::Config,
+    pub resend: apns::binary::resend::Config,
     /// How long the final graceful close may take. It returns as soon as everything is settled;
     /// with 1 % rejected and Apple's delays the client settles only about 900 notifications per
     /// second on 4 connections, and up to 4 × 40,000 + 10,000 notifications are still buffered
@@ -86,7 +88,7 @@ impl SoakConfig {
             stall: Duration::from_millis(2_500),
             memory_bound: 64 * MIB,
             batch: 1000,
-            resend: apns::resend::Config::default(),
+            resend: apns::binary::resend::Config::default(),
             close_timeout: Duration::from_secs(1800),
             mock_exe: mock_exe.into(),
         }
@@ -109,7 +111,7 @@ pub struct SoakReport {
     /// Extra deliveries (sum of accepted times minus one over the duplicates).
     pub duplicate_deliveries: u64,
     /// Notifications the client reported as possible duplicates
-    /// ([`Counters::possible_duplicates`](apns::Counters::possible_duplicates)).
+    /// ([`Counters::possible_duplicates`](apns::binary::Counters::possible_duplicates)).
     pub possible_duplicates_reported: u64,
     /// Notifications to rejected tokens.
     pub rejected_expected: u64,
@@ -122,7 +124,7 @@ pub struct SoakReport {
     pub presumed_accepted: u64,
     /// Reported failed.
     pub failed: u64,
-    /// Writes again ([`Counters::resent`](apns::Counters::resent)).
+    /// Writes again ([`Counters::resent`](apns::binary::Counters::resent)).
     pub resent: u64,
     /// Silent closes seen by the client.
     pub silent_closes: u64,

@@ -31,7 +31,7 @@ fn soak_under_every_fault_at_once() {
     config.error_delay = (Duration::from_millis(10), Duration::from_millis(80));
     config.drop_probability = 1.0 / 5_000.0;
     config.stall = Duration::from_millis(2_500);
-    config.resend = apns::resend::Config::default().max_in_flight(1_000);
+    config.resend = apns::binary::resend::Config::default().max_in_flight(1_000);
     let start = Instant::now();
     let report = run(&config).unwrap();
     println!("{}", report.to_json());

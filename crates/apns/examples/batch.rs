@@ -13,7 +13,8 @@ mod common;
 
 use std::time::{Duration, SystemTime};
 
-use apns::{Expiry, Frame, Payload, Priority};
+use apns::binary::Frame;
+use apns::{Expiry, Payload, Priority};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let target = common::target(|mock| mock)?;

@@ -17,7 +17,8 @@ mod common;
 
 use std::time::Duration;
 
-use apns::{DeviceToken, Notification, Payload, PayloadLimit, Status};
+use apns::binary::{BinaryNotification, Status};
+use apns::{DeviceToken, Payload, PayloadLimit};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let bad = DeviceToken::new([0xba; 32]);
@@ -40,7 +41,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Payload::new().alert("Hello World!").sound("default").badge(1).encode(PayloadLimit::BINARY)?;
     let tokens = [common::TOKEN.parse()?, bad, common::TOKEN.parse()?];
     for (identifier, token) in (1u32..).zip(tokens) {
-        apns_enhanced.gateway().send(Notification::new(token, payload.clone()).with_id(identifier))?;
+        apns_enhanced.gateway().send(BinaryNotification::new(token, payload.clone()).with_id(identifier))?;
     }
 
     let summary = apns_enhanced.gateway().close(Duration::from_secs(10));

@@ -1,244 +1,231 @@
-//! [`Builder`]: where to connect, with which certificate, in which mode.
+//! [`Builder`]: where the HTTP/2 client connects, with which credentials, how it behaves.
 
-use std::net::{SocketAddr, ToSocketAddrs};
-use std::path::PathBuf;
+use std::hash::{BuildHasher, Hasher};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use apns_io::{Endpoint, Identity, Password, TlsConfig};
-use apns_proto::Format;
+use apns_auth::{KeyId, SigningKey, TeamId, TokenPolicy, TokenSigner};
+use apns_io::http2::{Http2Client, Http2Config};
+use apns_io::{Endpoint, StartError};
+use apns_proto::http2::BundleId;
+use apns_resend::http2::Auth;
 
-use crate::error::AddressProblem;
-use crate::feedback::Feedback;
-use crate::gateway::{Gateway, Settings};
-use crate::{Apns, Error};
+use crate::client::{Apns, Listeners, Settings};
+use crate::credentials::{certificate_setters, parse_address, rename, Certificates};
+use crate::Error;
 
-/// Builds an [`Apns`]: PyAPNs' `APNs(use_sandbox, cert_file, key_file, enhanced)`.
+/// Where a provider-token signing key (`.p8`) comes from: a file, or its PEM text.
+///
+/// A path converts from `&str`, `String`, `&Path` and `PathBuf`; PEM text from `Vec<u8>` and
+/// `&[u8]`. `Debug` never shows the PEM text.
+#[derive(Clone)]
+#[non_exhaustive]
+pub enum KeySource {
+    /// A `.p8` file, as downloaded from Apple's developer account.
+    File(PathBuf),
+    /// The PEM text of a `.p8` file.
+    Pem(Vec<u8>),
+}
+
+impl std::fmt::Debug for KeySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::File(path) => f.debug_tuple("File").field(path).finish(),
+            Self::Pem(_) => f.write_str("Pem(<redacted>)"),
+        }
+    }
+}
+
+impl From<&str> for KeySource {
+    fn from(path: &str) -> Self {
+        Self::File(path.into())
+    }
+}
+
+impl From<String> for KeySource {
+    fn from(path: String) -> Self {
+        Self::File(path.into())
+    }
+}
+
+impl From<&Path> for KeySource {
+    fn from(path: &Path) -> Self {
+        Self::File(path.into())
+    }
+}
+
+impl From<PathBuf> for KeySource {
+    fn from(path: PathBuf) -> Self {
+        Self::File(path)
+    }
+}
+
+impl From<Vec<u8>> for KeySource {
+    fn from(pem: Vec<u8>) -> Self {
+        Self::Pem(pem)
+    }
+}
+
+impl From<&[u8]> for KeySource {
+    fn from(pem: &[u8]) -> Self {
+        Self::Pem(pem.to_vec())
+    }
+}
+
+/// Builds an HTTP/2 [`Apns`] client.
 ///
 /// | setting | default |
 /// |---|---|
-/// | environment | production (`gateway.push.apple.com:2195`, `feedback.push.apple.com:2196`) |
-/// | mode | enhanced: error responses, resends and outcomes ([`Format::Frame`]) |
-/// | [`idle_timeout`](Self::idle_timeout) | 30 s (as PyAPNs) |
-/// | [`connections`](Self::connections) | 1 |
+/// | environment | production (`api.push.apple.com:443`); [`sandbox`](Self::sandbox) for development builds |
+/// | credentials | none: give [`token_key`](Self::token_key) or a certificate ([`cert_file`](Self::cert_file), [`p12_file`](Self::p12_file), [`identity`](Self::identity)) |
+/// | [`topic`](Self::topic) | none (token auth then needs a topic on every notification) |
+/// | [`connections`](Self::connections) | 2 |
+/// | [`max_streams_per_connection`](Self::max_streams_per_connection) | 1,000 (fewer if the server says so) |
+/// | [`capacity`](Self::capacity) | 100,000 notifications held (queued, in flight, unread reports) |
+/// | [`queue_capacity`](Self::queue_capacity) | 10,000 notifications between callers and the loop |
+/// | [`outcome_capacity`](Self::outcome_capacity) | 100,000 unread outcomes |
 /// | [`send_timeout`](Self::send_timeout) | 30 s of waiting for room in the send queue |
-/// | [`feedback_timeout`](Self::feedback_timeout) | 30 s |
-/// | [`reconnect_for`](Self::reconnect_for) | 60 s of failed connects (backoff 100 ms to 5 s), then the waiting notifications fail |
-/// | [`max_connect_failures`](Self::max_connect_failures) | no limit (the time budget decides) |
-/// | [`resend`](Self::resend) | `Settlement::Prove`: a probe behind every 20,000 notifications, 4 MiB or 2 s; nothing presumed |
-/// | [`queue_capacity`](Self::queue_capacity) | 10,000 notifications |
-/// | [`outcome_capacity`](Self::outcome_capacity) | 100,000 outcomes |
+/// | [`connect_timeout`](Self::connect_timeout) | 10 s |
+/// | [`response_timeout`](Self::response_timeout) | 30 s, then the stream is cancelled and the notification sent again |
+/// | [`ping_interval`](Self::ping_interval) | 60 s of quiet |
+/// | [`max_retries`](Self::max_retries) | 3 charged retries per notification |
+/// | [`reconnect_budget`](Self::reconnect_budget) | 5 minutes without a usable connection, then what is queued fails |
 #[derive(Debug)]
 #[must_use]
 pub struct Builder {
-    gateway: Result<Endpoint, Error>,
-    feedback: Result<Endpoint, Error>,
+    endpoint: Result<Endpoint, Error>,
+    /// The endpoint was given as `HOST:PORT`: the server name applies to it.
+    named: bool,
     server_name: Option<String>,
-    /// Which of gateway and feedback were given as `HOST:PORT` (the server name applies to them).
-    named: (bool, bool),
-    cert_file: Option<PathBuf>,
-    key_file: Option<PathBuf>,
-    p12: Option<(PathBuf, Password)>,
-    identity: Option<Identity>,
-    ca_files: Vec<PathBuf>,
-    ca_pems: Vec<Vec<u8>>,
-    format: Format,
+    certs: Certificates,
+    token_key: Option<(KeySource, String, String)>,
+    topic: Option<String>,
     connections: usize,
-    idle_timeout: Option<Duration>,
-    connect_timeout: Duration,
-    max_connect_failures: u32,
-    reconnect_for: Duration,
-    send_timeout: Duration,
-    feedback_timeout: Duration,
+    max_streams: u32,
+    capacity: usize,
     queue_capacity: usize,
     outcome_capacity: usize,
-    resend: apns_resend::Config,
+    send_timeout: Duration,
+    connect_timeout: Duration,
+    response_timeout: Duration,
+    ping_interval: Option<Duration>,
+    max_retries: u32,
+    reconnect_budget: Duration,
+    seed: Option<u64>,
 }
 
 impl Default for Builder {
     fn default() -> Self {
         Self {
-            gateway: Ok(Endpoint::gateway()),
-            feedback: Ok(Endpoint::feedback()),
+            endpoint: Ok(Endpoint::api()),
+            named: false,
             server_name: None,
-            named: (false, false),
-            cert_file: None,
-            key_file: None,
-            p12: None,
-            identity: None,
-            ca_files: Vec::new(),
-            ca_pems: Vec::new(),
-            format: Format::Frame,
-            connections: 1,
-            idle_timeout: Some(Duration::from_secs(30)),
-            connect_timeout: Duration::from_secs(10),
-            max_connect_failures: u32::MAX,
-            reconnect_for: Duration::from_secs(60),
-            send_timeout: Duration::from_secs(30),
-            feedback_timeout: Duration::from_secs(30),
+            certs: Certificates::default(),
+            token_key: None,
+            topic: None,
+            connections: 2,
+            max_streams: 1000,
+            capacity: 100_000,
             queue_capacity: 10_000,
             outcome_capacity: 100_000,
-            resend: apns_resend::Config::default(),
+            send_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            response_timeout: Duration::from_secs(30),
+            ping_interval: Some(Duration::from_secs(60)),
+            max_retries: 3,
+            reconnect_budget: Duration::from_secs(300),
+            seed: None,
         }
     }
 }
 
 impl Builder {
-    /// The defaults (production).
+    /// The defaults (production, no credentials yet).
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Apple's sandbox gateway and feedback service (PyAPNs' `use_sandbox=True`).
+    /// Apple's development environment, `api.sandbox.push.apple.com:443` (apps built for
+    /// development get sandbox device tokens).
     pub fn sandbox(mut self) -> Self {
-        self.gateway = Ok(Endpoint::gateway_sandbox());
-        self.feedback = Ok(Endpoint::feedback_sandbox());
+        self.endpoint = Ok(Endpoint::api_sandbox());
+        self.named = false;
         self
     }
 
-    /// Apple's production gateway and feedback service (the default).
+    /// Apple's production environment, `api.push.apple.com:443` (the default).
     pub fn production(mut self) -> Self {
-        self.gateway = Ok(Endpoint::gateway());
-        self.feedback = Ok(Endpoint::feedback());
+        self.endpoint = Ok(Endpoint::api());
+        self.named = false;
         self
     }
 
-    /// Any gateway, as `HOST:PORT` (a mock, a proxy). Checked by [`build`](Self::build).
+    /// Any HTTP/2 gateway, as `HOST:PORT` (a mock, a proxy, or Apple's port 2197). Checked by
+    /// [`build`](Self::build).
     pub fn gateway(mut self, address: &str) -> Self {
-        self.gateway = parse_address(address);
-        self.named.0 = true;
-        self
-    }
-
-    /// Any feedback service, as `HOST:PORT`. Checked by [`build`](Self::build).
-    pub fn feedback(mut self, address: &str) -> Self {
-        self.feedback = parse_address(address);
-        self.named.1 = true;
+        self.endpoint = parse_address(address);
+        self.named = true;
         self
     }
 
     /// Any gateway [`Endpoint`], e.g. `Endpoint::at("localhost", addr)`.
-    pub fn gateway_endpoint(mut self, endpoint: Endpoint) -> Self {
-        self.gateway = Ok(endpoint);
+    pub fn endpoint(mut self, endpoint: Endpoint) -> Self {
+        self.endpoint = Ok(endpoint);
+        self.named = false;
         self
     }
 
-    /// Any feedback [`Endpoint`].
-    pub fn feedback_endpoint(mut self, endpoint: Endpoint) -> Self {
-        self.feedback = Ok(endpoint);
-        self
-    }
-
-    /// The name the server certificates must carry, when it differs from the host connected to
-    /// (e.g. `localhost` for a mock reached as `127.0.0.1`). Applies to the addresses given with
-    /// [`gateway`](Self::gateway) and [`feedback`](Self::feedback).
+    /// The name the server certificate must carry, when it differs from the host connected to
+    /// (e.g. `localhost` for a mock reached as `127.0.0.1`). Applies to an address given with
+    /// [`gateway`](Self::gateway).
     pub fn server_name(mut self, name: impl Into<String>) -> Self {
         self.server_name = Some(name.into());
         self
     }
 
-    /// The client certificate, PEM (PyAPNs' `cert_file`). Without [`key_file`](Self::key_file)
-    /// the key is read from the same file, as PyAPNs does.
-    pub fn cert_file(mut self, path: impl Into<PathBuf>) -> Self {
-        self.cert_file = Some(path.into());
+    /// Token-based auth: the `.p8` signing key (a path, or its PEM text as bytes, see
+    /// [`KeySource`]), its 10-character key id and the 10-character team id, as shown in
+    /// Apple's developer account. The client signs ES256 provider tokens with it and renews
+    /// them as Apple requires (between 20 and 60 minutes). Checked by [`build`](Self::build):
+    /// [`Error::ProviderKey`], [`Error::Id`].
+    pub fn token_key(
+        mut self,
+        key: impl Into<KeySource>,
+        key_id: impl Into<String>,
+        team_id: impl Into<String>,
+    ) -> Self {
+        self.token_key = Some((key.into(), key_id.into(), team_id.into()));
         self
     }
 
-    /// The client certificate's private key, PEM (PyAPNs' `key_file`): PKCS#8, PKCS#1 or SEC1,
-    /// not encrypted.
-    pub fn key_file(mut self, path: impl Into<PathBuf>) -> Self {
-        self.key_file = Some(path.into());
+    certificate_setters!();
+
+    /// The app's bundle id, the default topic: a notification without a topic is sent to it,
+    /// with its push type's suffix (`com.example.app.push-type.liveactivity` for a Live
+    /// Activity, `.voip` for VoIP...). Broadcasts go to this app's channels. Checked by
+    /// [`build`](Self::build).
+    pub fn topic(mut self, bundle_id: impl Into<String>) -> Self {
+        self.topic = Some(bundle_id.into());
         self
     }
 
-    /// The client certificate and key as a PKCS#12 (`.p12`) file, as exported by Keychain.
-    /// The password is kept as a [`Password`], which `Debug` (of the builder too) never shows.
-    pub fn p12_file(mut self, path: impl Into<PathBuf>, password: impl Into<Password>) -> Self {
-        self.p12 = Some((path.into(), password.into()));
-        self
-    }
-
-    /// A client identity already loaded (e.g. [`Identity::from_pem`] from memory).
-    pub fn identity(mut self, identity: Identity) -> Self {
-        self.identity = Some(identity);
-        self
-    }
-
-    /// Trusts the CA certificates of this PEM file instead of the public roots (for a mock or a
-    /// test PKI). May be called several times.
-    pub fn ca_file(mut self, path: impl Into<PathBuf>) -> Self {
-        self.ca_files.push(path.into());
-        self
-    }
-
-    /// Trusts the CA certificates of this PEM text instead of the public roots.
-    pub fn ca_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
-        self.ca_pems.push(pem.into());
-        self
-    }
-
-    /// PyAPNs' `enhanced`. `true` (the default here; PyAPNs defaulted to `false`): every
-    /// notification carries an identifier, error responses are read, what the gateway discarded
-    /// is resent, and every notification gets a proved or presumed outcome; notifications are
-    /// written as frames (command 2, the only format that carries the priority). `false`: the
-    /// simple format (command 0), which the gateway never answers, so every notification ends
-    /// [`PresumedAccepted`](crate::Outcome::PresumedAccepted) unless it fails.
-    pub fn enhanced(mut self, enhanced: bool) -> Self {
-        self.format = if enhanced { Format::Frame } else { Format::Simple };
-        self
-    }
-
-    /// The wire format exactly: [`Format::Simple`], [`Format::Enhanced`] (command 1: identifier
-    /// and expiry, no priority) or [`Format::Frame`].
-    pub fn format(mut self, format: Format) -> Self {
-        self.format = format;
-        self
-    }
-
-    /// How many gateway connections share the load (each keeps its notifications in order).
+    /// How many HTTP/2 connections share the load (Apple advises several for throughput).
     pub fn connections(mut self, connections: usize) -> Self {
         self.connections = connections;
         self
     }
 
-    /// Closes a gateway connection after this long with nothing to do (`None`: never); the next
-    /// send reopens it. 30 s by default, as PyAPNs. The worker thread itself sleeps without
-    /// cost and never keeps the process alive.
-    pub fn idle_timeout(mut self, timeout: Option<Duration>) -> Self {
-        self.idle_timeout = timeout;
+    /// Our cap on concurrent streams per connection, whatever the server allows.
+    pub fn max_streams_per_connection(mut self, streams: u32) -> Self {
+        self.max_streams = streams;
         self
     }
 
-    /// The longest a TCP connect plus TLS handshake may take.
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
-        self
-    }
-
-    /// After this many consecutive failed connects, the notifications waiting are reported
-    /// failed instead of waiting forever (see [`Gateway::last_connect_error`]).
-    pub fn max_connect_failures(mut self, failures: u32) -> Self {
-        self.max_connect_failures = failures;
-        self
-    }
-
-    /// How long a connection keeps trying to reconnect, from its first failed attempt, before
-    /// the notifications waiting on it are reported failed: a gateway that restarts within
-    /// this budget loses nothing.
-    pub fn reconnect_for(mut self, budget: Duration) -> Self {
-        self.reconnect_for = budget;
-        self
-    }
-
-    /// How long a send waits for room in the queue before failing with [`Error::Full`].
-    pub fn send_timeout(mut self, timeout: Duration) -> Self {
-        self.send_timeout = timeout;
-        self
-    }
-
-    /// How long the feedback service may take to send its list and close.
-    pub fn feedback_timeout(mut self, timeout: Duration) -> Self {
-        self.feedback_timeout = timeout;
+    /// How many notifications the client holds at once (queued, in flight, and settled with a
+    /// report not yet delivered): the bound on its memory.
+    pub fn capacity(mut self, capacity: usize) -> Self {
+        self.capacity = capacity;
         self
     }
 
@@ -248,91 +235,121 @@ impl Builder {
         self
     }
 
-    /// The most outcomes the [`Gateway::outcomes`](crate::Gateway::outcomes) iterator holds
-    /// unread before the gateway stops settling into it (and so, once the buffers fill, stops
-    /// taking notifications): the bound on the memory unread outcomes use (about 100 bytes
-    /// each).
+    /// The most outcomes the [`Apns::outcomes`] iterator holds unread before the client stops
+    /// settling into it (and so, once [`capacity`](Self::capacity) is reached, stops taking
+    /// notifications).
     pub fn outcome_capacity(mut self, capacity: usize) -> Self {
         self.outcome_capacity = capacity;
         self
     }
 
-    /// The bounds of the sent-notification buffer of each connection (its format is set by
-    /// [`enhanced`](Self::enhanced) / [`format`](Self::format)).
-    pub fn resend(mut self, resend: apns_resend::Config) -> Self {
-        self.resend = resend;
+    /// How long a blocking send waits for room in the queue before failing with
+    /// [`Error::Http2Full`].
+    pub fn send_timeout(mut self, timeout: Duration) -> Self {
+        self.send_timeout = timeout;
         self
     }
 
-    /// Loads the certificates and starts the (idle) event loop. Nothing connects until the
-    /// first send or feedback read.
-    pub fn build(self) -> Result<Apns, Error> {
-        let identity = match (self.identity, self.p12, self.cert_file, self.key_file) {
-            (Some(identity), ..) => identity,
-            (None, Some((path, password)), ..) => Identity::from_pkcs12_file(path, password.expose())?,
-            (None, None, Some(cert), Some(key)) => Identity::from_pem_files(cert, key)?,
-            (None, None, Some(cert), None) => Identity::from_pem_file(cert)?,
-            (None, None, None, Some(key)) => Identity::from_pem_file(key)?,
-            (None, None, None, None) => return Err(Error::NoIdentity),
+    /// The longest a TCP connect, TLS handshake and HTTP/2 preface may take.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long a request may wait for its response; then its stream is cancelled and the
+    /// notification sent again (marked a possible duplicate).
+    pub fn response_timeout(mut self, timeout: Duration) -> Self {
+        self.response_timeout = timeout;
+        self
+    }
+
+    /// PING a connection quiet for this long (`None`: never), so a dead one is noticed.
+    pub fn ping_interval(mut self, interval: Option<Duration>) -> Self {
+        self.ping_interval = interval;
+        self
+    }
+
+    /// Charged retries per notification (a connection lost, a timeout, 429/500/503, an
+    /// expired provider token) before it fails; refused streams are resent free.
+    pub fn max_retries(mut self, retries: u32) -> Self {
+        self.max_retries = retries;
+        self
+    }
+
+    /// How long without a usable connection, with work waiting, before what is queued fails
+    /// ([`FailReason::Unreachable`](crate::FailReason::Unreachable)).
+    pub fn reconnect_budget(mut self, budget: Duration) -> Self {
+        self.reconnect_budget = budget;
+        self
+    }
+
+    /// Seeds the jitter and the generated `apns-id`s (by default a random seed), for
+    /// reproducible tests.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Loads the credentials and starts the (idle) event loop. Nothing connects until the
+    /// first send.
+    pub fn build(mut self) -> Result<Apns, Error> {
+        let identity = self.certs.load_identity()?;
+        let token_auth = self.token_key.is_some();
+        let auth = match self.token_key.take() {
+            Some((key, key_id, team_id)) => {
+                let (key_id, team_id) = (KeyId::new(&key_id)?, TeamId::new(&team_id)?);
+                let key = match key {
+                    KeySource::File(path) => SigningKey::from_p8_file(path)?,
+                    KeySource::Pem(pem) => SigningKey::from_p8_pem(&pem)?,
+                };
+                Auth::Token(TokenPolicy::new(TokenSigner::new(key, key_id, team_id)))
+            }
+            None if identity.is_some() => Auth::Certificate,
+            None => return Err(Error::NoCredentials),
         };
-        let mut tls = TlsConfig::new().identity(identity);
-        for path in &self.ca_files {
-            tls = tls.ca_file(path)?;
+        let mut tls = self.certs.tls()?;
+        if let Some(identity) = identity {
+            tls = tls.identity(identity);
         }
-        for pem in &self.ca_pems {
-            tls = tls.ca_pem(pem)?;
+        let tls: Arc<rustls::ClientConfig> = tls.build_h2()?;
+        let name = self.server_name.as_deref().filter(|_| self.named);
+        let endpoint = rename(self.endpoint?, name)?;
+        let bundle_id = self.topic.as_deref().map(BundleId::new).transpose()?;
+        if self.outcome_capacity == 0 {
+            return Err(StartError::Zero("outcome_capacity").into());
         }
-        let tls: Arc<rustls::ClientConfig> = tls.build()?;
-        let name = self.server_name.as_deref();
-        let gateway = rename(self.gateway?, name.filter(|_| self.named.0))?;
-        let feedback = rename(self.feedback?, name.filter(|_| self.named.1))?;
-        let resend = self.resend.format(self.format);
+        let listeners = Arc::new(Listeners::default());
+        let handler = listeners.clone();
+        let seed = self.seed.unwrap_or_else(random_seed);
+        let mut config =
+            Http2Config::new(endpoint.clone(), tls, auth, seed).on_event(move |event| handler.handle(event));
+        config.delivery.connections = self.connections;
+        config.delivery.max_streams_per_connection = self.max_streams;
+        config.delivery.capacity = self.capacity;
+        config.delivery.max_retries = self.max_retries;
+        config.delivery.connect_timeout = self.connect_timeout;
+        config.delivery.response_timeout = self.response_timeout;
+        config.delivery.ping_interval = self.ping_interval;
+        config.delivery.reconnect_budget = self.reconnect_budget;
+        config.queue_capacity = self.queue_capacity;
+        let client = Http2Client::start(config)?;
         let settings = Settings {
-            gateway: gateway.clone(),
-            tls: tls.clone(),
-            connections: self.connections,
-            idle_timeout: self.idle_timeout,
-            connect_timeout: self.connect_timeout,
-            max_connect_failures: self.max_connect_failures,
-            reconnect_for: self.reconnect_for,
+            endpoint,
+            bundle_id,
+            token_auth,
             send_timeout: self.send_timeout,
-            queue_capacity: self.queue_capacity,
             outcome_capacity: self.outcome_capacity,
-            resend,
         };
-        let feedback = Feedback::new(feedback, tls, self.feedback_timeout);
-        let gateway = Gateway::start(settings)?;
-        Ok(Apns { gateway, feedback })
+        Ok(Apns::new(client, listeners, settings))
     }
 }
 
-fn parse_address(address: &str) -> Result<Endpoint, Error> {
-    let bad = |problem: AddressProblem| Error::Address { address: address.to_owned(), problem };
-    if let Ok(addr) = address.parse::<SocketAddr>() {
-        return Ok(Endpoint::new(addr.ip().to_string(), addr.port()));
-    }
-    let (host, port) = address.rsplit_once(':').ok_or_else(|| bad(AddressProblem::NotHostPort))?;
-    let port = port.parse::<u16>().map_err(|_| bad(AddressProblem::InvalidPort))?;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    if host.is_empty() {
-        return Err(bad(AddressProblem::EmptyHost));
-    }
-    Ok(Endpoint::new(host, port))
-}
-
-/// With a server name, resolves the endpoint now and verifies `name` instead of its host.
-fn rename(endpoint: Endpoint, name: Option<&str>) -> Result<Endpoint, Error> {
-    let Some(name) = name else { return Ok(endpoint) };
-    let address = endpoint.to_string();
-    let resolved = (endpoint.host(), endpoint.port())
-        .to_socket_addrs()
-        .map_err(|e| Error::Address {
-            address: address.clone(),
-            problem: AddressProblem::Unresolved(e.kind()),
-        })?
-        .next()
-        .ok_or(Error::Address { address, problem: AddressProblem::NoAddress })?;
-    Ok(Endpoint::at(name, resolved))
+/// A seed from the standard library's randomly keyed hasher (fresh keys per process and
+/// call): two processes do not generate the same `apns-id`s.
+fn random_seed() -> u64 {
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u32(std::process::id());
+    hasher.finish()
 }
 
 #[cfg(test)]
@@ -340,33 +357,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_addresses() {
-        let endpoint = parse_address("127.0.0.1:2195").unwrap();
-        assert_eq!((endpoint.host(), endpoint.port()), ("127.0.0.1", 2195));
-        let endpoint = parse_address("gateway.example:1").unwrap();
-        assert_eq!((endpoint.host(), endpoint.port()), ("gateway.example", 1));
-        let endpoint = parse_address("[::1]:9").unwrap();
-        assert_eq!((endpoint.host(), endpoint.port()), ("::1", 9));
-        assert!(parse_address("nohost").is_err());
-        assert!(parse_address("host:x").is_err());
-        assert!(parse_address(":5").is_err());
-    }
-
-    #[test]
-    fn missing_files_are_named() {
-        let error =
-            Builder::new().cert_file("/nonexistent/cert.pem").key_file("/nonexistent/key.pem").build();
-        let message = error.err().map(|e| e.to_string()).unwrap_or_default();
-        assert!(message.contains("/nonexistent/cert.pem"), "{message}");
-        assert!(matches!(Builder::new().build(), Err(Error::NoIdentity)));
-    }
-
-    #[test]
-    fn debug_never_shows_the_p12_password() {
-        let builder = Builder::new().p12_file("push.p12", "hunter2-secret");
+    fn debug_never_shows_secrets() {
+        let builder = Builder::new()
+            .token_key(b"-----BEGIN PRIVATE KEY-----secret".as_slice(), "ABC123DEFG", "DEF123GHIJ")
+            .p12_file("push.p12", "hunter2-secret");
         let debug = format!("{builder:?}");
-        assert!(!debug.contains("hunter2-secret"), "{debug}");
-        assert!(debug.contains("push.p12") && debug.contains("<redacted>"), "{debug}");
-        assert_eq!(format!("{:?}", Password::from("x")), "\"<redacted>\"");
+        assert!(!debug.contains("secret"), "{debug}");
+        assert!(debug.contains("Pem(<redacted>)") && debug.contains("push.p12"), "{debug}");
+    }
+
+    #[test]
+    fn credentials_are_checked_with_typed_errors() {
+        assert!(matches!(Builder::new().build(), Err(Error::NoCredentials)));
+        let bad_id = Builder::new().token_key("/no/such/AuthKey.p8", "short", "DEF123GHIJ").build();
+        assert!(matches!(bad_id, Err(Error::Id(_))), "{bad_id:?}");
+        let missing = Builder::new().token_key("/no/such/AuthKey.p8", "ABC123DEFG", "DEF123GHIJ").build();
+        match missing {
+            Err(Error::ProviderKey(error)) => assert!(error.to_string().contains("/no/such/AuthKey.p8")),
+            other => panic!("expected a key error, got {other:?}"),
+        }
+        let not_pem = Builder::new().token_key(b"not a key".as_slice(), "ABC123DEFG", "DEF123GHIJ").build();
+        assert!(matches!(not_pem, Err(Error::ProviderKey(apns_auth::KeyError::NotPem))), "{not_pem:?}");
     }
 }

@@ -1,6 +1,9 @@
 //! The one error type of the facade.
 
 use apns_proto::Notification;
+use apns_resend::http2::Item;
+
+use crate::Tag;
 
 /// Why an operation of the facade failed. Every variant prints as one line naming the cause.
 #[derive(Debug, thiserror::Error)]
@@ -9,10 +12,33 @@ pub enum Error {
     /// A certificate, key, PKCS#12 or CA file is missing, unreadable or invalid.
     #[error(transparent)]
     Tls(#[from] apns_io::TlsError),
-    /// No client certificate was given (see [`Builder::cert_file`](crate::Builder::cert_file)
-    /// and [`Builder::p12_file`](crate::Builder::p12_file)).
+    /// No client certificate was given to the binary protocol's builder (see
+    /// [`BinaryBuilder::cert_file`](crate::binary::BinaryBuilder::cert_file) and
+    /// [`BinaryBuilder::p12_file`](crate::binary::BinaryBuilder::p12_file)).
     #[error("no client certificate: give a certificate and key (PEM) or a .p12 file")]
     NoIdentity,
+    /// The HTTP/2 builder was given neither a provider-token key
+    /// ([`Builder::token_key`](crate::Builder::token_key)) nor a client certificate.
+    #[error("no credentials: give a provider-token key (.p8, key id, team id) or a client certificate")]
+    NoCredentials,
+    /// The provider-token key (`.p8`) is missing, unreadable or not an ES256 key.
+    #[error("provider-token key: {0}")]
+    ProviderKey(#[from] apns_auth::KeyError),
+    /// A key id or team id is not 10 uppercase letters and digits.
+    #[error(transparent)]
+    Id(#[from] apns_auth::IdError),
+    /// A bundle id, topic, channel id or collapse id is not what Apple accepts.
+    #[error(transparent)]
+    Value(#[from] apns_proto::http2::InvalidValue),
+    /// An HTTP/2 notification could not be built (a payload over its push type's limit, a
+    /// background notification with priority 10).
+    #[error(transparent)]
+    Request(#[from] apns_proto::http2::RequestError),
+    /// Token auth needs an `apns-topic`, and neither the notification nor the builder
+    /// ([`Builder::topic`](crate::Builder::topic)) names one (broadcasts always need the
+    /// builder's bundle id).
+    #[error("no topic: set a default with Builder::topic(bundle id) or give the notification one")]
+    NoTopic,
     /// An address is not `HOST:PORT`, or its host name does not resolve.
     #[error("invalid address {address:?}: {problem}")]
     Address {
@@ -33,20 +59,35 @@ pub enum Error {
     /// An expiry time does not fit Apple's 32-bit UNIX seconds.
     #[error(transparent)]
     Expiry(#[from] apns_proto::ExpiryError),
-    /// The send queue stayed full for the whole send timeout (backpressure). The notifications
+    /// The binary protocol's send queue stayed full for the whole send timeout (backpressure). The notifications
     /// not taken are given back, in order.
     #[error("the send queue stayed full; {} notifications were not taken", unsent.len())]
     Full {
         /// The notifications not taken.
         unsent: Vec<Notification>,
     },
-    /// The gateway was closed ([`Gateway::close`](crate::Gateway::close) or
-    /// [`Gateway::force_close`](crate::Gateway::force_close)). The notifications not taken are
+    /// The binary gateway was closed ([`Gateway::close`](crate::binary::Gateway::close) or
+    /// [`Gateway::force_close`](crate::binary::Gateway::force_close)). The notifications not taken are
     /// given back.
     #[error("the gateway connection is closed; {} notifications were not taken", unsent.len())]
     Closed {
         /// The notifications not taken.
         unsent: Vec<Notification>,
+    },
+    /// The HTTP/2 send queue stayed full for the whole send timeout (for an async send: it
+    /// was full). The notifications not taken are given back, in order.
+    #[error("the HTTP/2 send queue stayed full; {} notifications were not taken", unsent.len())]
+    Http2Full {
+        /// The notifications not taken.
+        unsent: Vec<Item<Tag>>,
+    },
+    /// The HTTP/2 client was closed ([`Apns::close`](crate::Apns::close),
+    /// [`Apns::force_close`](crate::Apns::force_close)). The notifications not taken are
+    /// given back.
+    #[error("the HTTP/2 client is closed; {} notifications were not taken", unsent.len())]
+    Http2Closed {
+        /// The notifications not taken.
+        unsent: Vec<Item<Tag>>,
     },
     /// The feedback service could not be read.
     #[error(transparent)]
@@ -89,6 +130,16 @@ impl From<apns_io::SendError> for Error {
             apns_io::SendError::Closed { unsent } => Self::Closed { unsent },
             // `SendError` is non-exhaustive: a future variant still gives nothing back lost.
             _ => Self::Closed { unsent: Vec::new() },
+        }
+    }
+}
+
+impl From<apns_io::http2::Http2SendError<Tag>> for Error {
+    fn from(error: apns_io::http2::Http2SendError<Tag>) -> Self {
+        match error {
+            apns_io::http2::Http2SendError::Full { unsent } => Self::Http2Full { unsent },
+            apns_io::http2::Http2SendError::Closed { unsent } => Self::Http2Closed { unsent },
+            _ => Self::Http2Closed { unsent: Vec::new() },
         }
     }
 }

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use apns::{Builder, Outcome, Password, Report};
+use apns::binary::{BinaryBuilder as Builder, BinaryOutcome as Outcome, BinaryReport as Report};
+use apns::Password;
 
 use super::CliError;
 
@@ -149,7 +150,10 @@ pub(crate) struct Tally {
 }
 
 impl Tally {
-    pub(crate) fn listen(gateway: &apns::Gateway, on_each: impl Fn() + Send + 'static) -> Arc<Mutex<Self>> {
+    pub(crate) fn listen(
+        gateway: &apns::binary::Gateway,
+        on_each: impl Fn() + Send + 'static,
+    ) -> Arc<Mutex<Self>> {
         let tally = Arc::new(Mutex::new(Self::default()));
         let shared = tally.clone();
         gateway.on_outcome(move |report| {
@@ -176,7 +180,7 @@ impl Tally {
 pub(crate) fn rejected_json(report: &Report) -> serde_json::Value {
     let status = match report.outcome {
         Outcome::Rejected(status) => status,
-        _ => apns::Status::UNKNOWN,
+        _ => apns::binary::Status::UNKNOWN,
     };
     serde_json::json!({
         "id": report.id.get(),

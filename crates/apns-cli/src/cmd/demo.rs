@@ -5,8 +5,9 @@
 
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
+use apns::binary::{BinaryApns as Apns, BinaryNotification as Notification, Status};
 use apns::mock::{FeedbackEntry, LocalMock};
-use apns::{Apns, DeviceToken, Notification, Payload, PayloadLimit, Status};
+use apns::{DeviceToken, Payload, PayloadLimit};
 
 use super::connect::cli_error;
 use super::send::{print_line, send};
@@ -64,7 +65,7 @@ pub(crate) fn run(args: Args) -> Result<(), CliError> {
         // unanswered for 100 ms is safely presumed accepted; a window of half the drop interval
         // means no notification is in flight during two drops.
         .resend(
-            apns::resend::Config::default()
+            apns::binary::resend::Config::default()
                 .max_age(Duration::from_millis(100))
                 .max_in_flight(usize::try_from(drop_every / 2).unwrap_or(10_000).max(1))
                 .capacity(usize::try_from(drop_every * 2).unwrap_or(40_000).max(2)),
@@ -114,7 +115,7 @@ pub(crate) fn run(args: Args) -> Result<(), CliError> {
     ))?;
     print_line(&format!("  rejected   {:>7}", tally.rejected.len()))?;
     for report in tally.rejected.iter().take(10) {
-        if let apns::Outcome::Rejected(status) = report.outcome {
+        if let apns::binary::BinaryOutcome::Rejected(status) = report.outcome {
             let token = report.token.to_string();
             print_line(&format!(
                 "    id {:>6}  token {}…  {status}",

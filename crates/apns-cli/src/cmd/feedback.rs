@@ -3,7 +3,7 @@
 
 use std::time::UNIX_EPOCH;
 
-use apns::Apns;
+use apns::binary::BinaryApns as Apns;
 
 use super::connect::{cli_error, TlsArgs};
 use super::send::print_line;

@@ -16,8 +16,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use apns::resend::Settlement;
-use apns::{Alert, Apns, DeviceToken, EncodedPayload, Format, Notification, Payload, PayloadLimit, Priority};
+use apns::binary::resend::Settlement;
+use apns::binary::{BinaryApns as Apns, BinaryNotification as Notification, Format};
+use apns::{Alert, DeviceToken, EncodedPayload, Payload, PayloadLimit, Priority};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Map, Value};
 use signal_hook::consts::{SIGINT, SIGTERM};
@@ -148,7 +149,7 @@ pub(crate) fn run(args: Args) -> Result<(), CliError> {
     let proof_timeout = seconds("proof-timeout", args.proof_timeout)?;
     let close_timeout = seconds("close-timeout", args.close_timeout)?;
     let settlement = if args.presume { Settlement::Presume } else { Settlement::Prove };
-    let resend = apns::resend::Config::default().settlement(settlement).proof_timeout(proof_timeout);
+    let resend = apns::binary::resend::Config::default().settlement(settlement).proof_timeout(proof_timeout);
     let mut builder = Apns::builder().format(format).connections(connections).resend(resend);
     if args.token_key.key_file.is_some() {
         return Err(CliError::Config("--key-file: token auth is HTTP/2 only (drop --binary)".into()));
@@ -177,7 +178,7 @@ pub(crate) struct SendSummary {
     pub(crate) unsent: u64,
     /// The signal that stopped the run, if one did.
     pub(crate) interrupted: Option<i32>,
-    pub(crate) counters: apns::Counters,
+    pub(crate) counters: apns::binary::Counters,
     pub(crate) elapsed: Duration,
     pub(crate) connect_error: Option<apns::ConnectError>,
     pub(crate) endpoint: String,
@@ -421,7 +422,7 @@ impl SendSummary {
                 self.interrupted.map(|n| format!(", interrupted by {}", signal_name(n))).unwrap_or_default(),
             ))?;
             for report in &tally.rejected {
-                if let apns::Outcome::Rejected(status) = report.outcome {
+                if let apns::binary::BinaryOutcome::Rejected(status) = report.outcome {
                     print_line(&format!("rejected: id {} token {}: {status}", report.id, report.token))?;
                 }
             }

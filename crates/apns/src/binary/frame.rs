@@ -9,7 +9,8 @@ use crate::Error;
 ///
 /// ```
 /// use std::time::{Duration, SystemTime};
-/// use apns::{Expiry, Frame, Payload, Priority};
+/// use apns::binary::Frame;
+/// use apns::{Expiry, Payload, Priority};
 ///
 /// let payload = Payload::new().alert("Hello World!").sound("default").badge(1);
 /// let token = "b5bb9d8014a0f9b1d61e21e796d78dccdf1352f23cd32812f4850b87b5bb9d80".parse()?;

@@ -9,7 +9,8 @@ use apns_io::{
 use apns_proto::{DeviceToken, Notification, Payload, PayloadLimit};
 use apns_resend::Report;
 
-use crate::{Error, Frame};
+use super::Frame;
+use crate::Error;
 
 type ResponseListener = Box<dyn FnMut(&GatewayResponse) + Send>;
 type OutcomeListener = Box<dyn FnMut(&Report) + Send>;
@@ -64,7 +65,7 @@ pub(crate) struct Settings {
     pub(crate) resend: apns_resend::Config,
 }
 
-/// The gateway side of an [`Apns`](crate::Apns): PyAPNs' `gateway_server`.
+/// The gateway side of an [`Apns`](super::BinaryApns): PyAPNs' `gateway_server`.
 ///
 /// Sends hand notifications to an event-loop thread and return at once; the gateway's
 /// answers arrive later, to the listeners ([`register_response_listener`](Self::register_response_listener),
@@ -109,7 +110,7 @@ impl Gateway {
     }
 
     /// How long [`send`](Self::send) and [`send_all`](Self::send_all) wait for room in the send
-    /// queue ([`Builder::send_timeout`](crate::Builder::send_timeout)).
+    /// queue ([`BinaryBuilder::send_timeout`](super::BinaryBuilder::send_timeout)).
     pub fn send_timeout(&self) -> Duration {
         self.settings.send_timeout
     }
@@ -169,7 +170,7 @@ impl Gateway {
     /// after [`close`](Self::close) or [`force_close`](Self::force_close) once every outcome has
     /// been read. Only one iterator is fed at a time: calling this again ends the previous one.
     ///
-    /// It holds at most [`Builder::outcome_capacity`](crate::Builder::outcome_capacity)
+    /// It holds at most [`BinaryBuilder::outcome_capacity`](super::BinaryBuilder::outcome_capacity)
     /// outcomes (100,000 by default) while the gateway runs: when it is full, settled
     /// notifications wait in the connections, the sent-notification buffers fill, and sends
     /// wait (then fail with [`Error::Full`]) until you read. Read it as you send, or drop it.

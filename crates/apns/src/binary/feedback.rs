@@ -8,7 +8,7 @@ use apns_proto::{DeviceToken, FeedbackItem};
 
 use crate::Error;
 
-/// The feedback side of an [`Apns`](crate::Apns): PyAPNs' `feedback_server`.
+/// The feedback side of an [`Apns`](super::BinaryApns): PyAPNs' `feedback_server`.
 ///
 /// Apple lists, once, the devices where the app was uninstalled, with the time it noticed; it
 /// clears the list once read. Stop sending to a device unless it registered again after that

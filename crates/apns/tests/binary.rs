@@ -1,14 +1,14 @@
-//! The facade end to end against the in-process mock: every PyAPNs operation, the outcomes,
+//! The binary protocol's facade end to end against the in-process binary mock: every PyAPNs operation, the outcomes,
 //! the listeners, closing.
 
 use std::sync::mpsc::channel;
 use std::time::{Duration, Instant};
 
-use apns::mock::{FeedbackEntry, LocalMock};
-use apns::{
-    ConnectError, DeviceToken, Error, FailReason, Frame, Notification, Outcome, Payload, PayloadLimit,
-    Priority, Status,
+use apns::binary::{
+    BinaryApns, BinaryBuilder, BinaryFailReason, BinaryNotification, BinaryOutcome, Frame, Status,
 };
+use apns::mock::{FeedbackEntry, LocalMock};
+use apns::{ConnectError, DeviceToken, Error, Payload, PayloadLimit, Priority};
 
 const TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -16,9 +16,9 @@ fn token(byte: u8) -> DeviceToken {
     DeviceToken::new([byte; 32])
 }
 
-fn notification(byte: u8, id: u32) -> Notification {
+fn notification(byte: u8, id: u32) -> BinaryNotification {
     let payload = Payload::new().alert(format!("n{id}")).encode(PayloadLimit::BINARY).unwrap();
-    Notification::new(token(byte), payload).with_id(id)
+    BinaryNotification::new(token(byte), payload).with_id(id)
 }
 
 #[test]
@@ -49,8 +49,8 @@ fn frame_keeps_identifier_expiry_and_priority() {
     let outcomes = apns.gateway().outcomes();
     apns.gateway().send_batch(frame).unwrap();
     assert!(apns.gateway().close(TIMEOUT).settled);
-    let ids: Vec<(u32, Outcome)> = outcomes.map(|report| (report.id.get(), report.outcome)).collect();
-    assert_eq!(ids, [(7, Outcome::Accepted), (8, Outcome::Accepted)]);
+    let ids: Vec<(u32, BinaryOutcome)> = outcomes.map(|report| (report.id.get(), report.outcome)).collect();
+    assert_eq!(ids, [(7, BinaryOutcome::Accepted), (8, BinaryOutcome::Accepted)]);
     let records: Vec<_> =
         mock.server().records().into_iter().filter(|r| r.outcome == apns::mock::Outcome::Accepted).collect();
     let seen: Vec<(u32, u8)> = records.iter().map(|record| (record.expiry, record.priority)).collect();
@@ -75,16 +75,16 @@ fn response_listener_hears_rejections_with_the_users_identifier() {
     assert_eq!(responses[0].status, Status::INVALID_TOKEN);
     assert_eq!(responses[0].id.map(|id| id.get()), Some(2));
     assert_eq!(responses[0].token, Some(token(0xba)));
-    let mut outcomes: Vec<(u32, Outcome)> =
+    let mut outcomes: Vec<(u32, BinaryOutcome)> =
         outcomes.map(|report| (report.id.get(), report.outcome)).collect();
     outcomes.sort_by_key(|&(id, _)| id);
     assert_eq!(
         outcomes,
         [
-            (1, Outcome::Accepted),
-            (2, Outcome::Rejected(Status::INVALID_TOKEN)),
-            (3, Outcome::Accepted),
-            (4, Outcome::Accepted)
+            (1, BinaryOutcome::Accepted),
+            (2, BinaryOutcome::Rejected(Status::INVALID_TOKEN)),
+            (3, BinaryOutcome::Accepted),
+            (4, BinaryOutcome::Accepted)
         ]
     );
     assert_eq!(summary.counters.rejected, 1);
@@ -150,21 +150,21 @@ fn simple_mode_cannot_be_proved_and_presumes_only_when_asked() {
     let apns = mock
         .builder()
         .enhanced(false)
-        .resend(apns::resend::Config::default().max_age(Duration::from_millis(100)))
+        .resend(apns::binary::resend::Config::default().max_age(Duration::from_millis(100)))
         .build()
         .unwrap();
     let outcomes = apns.gateway().outcomes();
     apns.gateway().send_notification(token(1), &Payload::new().alert("simple")).unwrap();
     let report = outcomes.next_timeout(TIMEOUT).unwrap();
-    assert_eq!(report.outcome, Outcome::Unconfirmed, "no probe in the simple format: never presumed");
-    let presume = apns::resend::Config::default()
-        .settlement(apns::resend::Settlement::Presume)
+    assert_eq!(report.outcome, BinaryOutcome::Unconfirmed, "no probe in the simple format: never presumed");
+    let presume = apns::binary::resend::Config::default()
+        .settlement(apns::binary::resend::Settlement::Presume)
         .max_age(Duration::from_millis(100));
     let apns = mock.builder().enhanced(false).resend(presume).build().unwrap();
     let outcomes = apns.gateway().outcomes();
     apns.gateway().send_notification(token(1), &Payload::new().alert("simple")).unwrap();
     let report = outcomes.next_timeout(TIMEOUT).unwrap();
-    assert_eq!(report.outcome, Outcome::PresumedAccepted);
+    assert_eq!(report.outcome, BinaryOutcome::PresumedAccepted);
     assert!(mock.server().wait_for_accepted(2, TIMEOUT));
     assert_eq!(mock.server().records().len(), 0, "records are off by default");
 }
@@ -207,7 +207,7 @@ fn certificate_files_and_an_address_with_a_server_name() {
     let mock = LocalMock::start().unwrap();
     let dir = std::env::temp_dir().join(format!("apns-facade-files-{}", std::process::id()));
     mock.pki().write_to(&dir).unwrap();
-    let apns = apns::Apns::builder()
+    let apns = BinaryApns::builder()
         .gateway(&mock.server().gateway_addr().to_string())
         .feedback(&mock.server().feedback_addr().to_string())
         .server_name("localhost")
@@ -224,7 +224,7 @@ fn certificate_files_and_an_address_with_a_server_name() {
 
 #[test]
 fn errors_name_their_cause() {
-    let missing = apns::Apns::builder().cert_file("/no/such/cert.pem").key_file("/no/such/key.pem").build();
+    let missing = BinaryApns::builder().cert_file("/no/such/cert.pem").key_file("/no/such/key.pem").build();
     let message = missing.err().unwrap().to_string();
     assert!(message.contains("/no/such/cert.pem"), "{message}");
     let bad_token = "b5bb9d8014a0f9b1d61e21e796d78dccdf1352f23cd32812f4850b87".parse::<DeviceToken>();
@@ -251,7 +251,7 @@ fn an_unreachable_gateway_fails_the_notifications_and_says_why() {
     let outcomes = apns.gateway().outcomes();
     apns.gateway().send(notification(1, 1)).unwrap();
     let report = outcomes.next_timeout(TIMEOUT).unwrap();
-    assert_eq!(report.outcome, Outcome::Failed(FailReason::Abandoned));
+    assert_eq!(report.outcome, BinaryOutcome::Failed(BinaryFailReason::Abandoned));
     assert_eq!(apns.gateway().last_connect_error(), Some(ConnectError::Refused));
 }
 
@@ -274,7 +274,7 @@ fn force_close_is_immediate_even_with_a_sender_blocked_on_a_full_queue() {
         mock.builder()
             .queue_capacity(1)
             .send_timeout(Duration::from_secs(20))
-            .resend(apns::resend::Config::default().capacity(2).max_age(Duration::from_secs(60)))
+            .resend(apns::binary::resend::Config::default().capacity(2).max_age(Duration::from_secs(60)))
             .build()
             .unwrap(),
     );
@@ -322,7 +322,7 @@ fn unread_outcomes_push_back_on_senders() {
         .outcome_capacity(10)
         .queue_capacity(5)
         .send_timeout(Duration::from_millis(300))
-        .resend(apns::resend::Config::default().capacity(20).max_age(Duration::from_millis(50)))
+        .resend(apns::binary::resend::Config::default().capacity(20).max_age(Duration::from_millis(50)))
         .build()
         .unwrap();
     let outcomes = apns.gateway().outcomes();
@@ -352,12 +352,15 @@ fn unread_outcomes_push_back_on_senders() {
 #[test]
 fn connect_failures_have_typed_causes() {
     let mock = LocalMock::start().unwrap();
-    let failure = |builder: apns::Builder| {
+    let failure = |builder: BinaryBuilder| {
         let apns =
             builder.max_connect_failures(1).connect_timeout(Duration::from_millis(300)).build().unwrap();
         let outcomes = apns.gateway().outcomes();
         apns.gateway().send(notification(1, 1)).unwrap();
-        assert_eq!(outcomes.next_timeout(TIMEOUT).unwrap().outcome, Outcome::Failed(FailReason::Abandoned));
+        assert_eq!(
+            outcomes.next_timeout(TIMEOUT).unwrap().outcome,
+            BinaryOutcome::Failed(BinaryFailReason::Abandoned)
+        );
         apns.gateway().last_connect_error()
     };
     // A refused connection: nothing listens.
@@ -373,7 +376,7 @@ fn connect_failures_have_typed_causes() {
     // An untrusted server: we trust another CA.
     let other = apns::mock::TestPki::generate().unwrap();
     let untrusted = failure(
-        apns::Apns::builder()
+        BinaryApns::builder()
             .gateway_endpoint(apns::Endpoint::at("localhost", mock.server().gateway_addr()))
             .identity(identity(mock.pki()))
             .ca_pem(other.ca_cert_pem.as_bytes()),
@@ -381,7 +384,7 @@ fn connect_failures_have_typed_causes() {
     assert!(matches!(untrusted, Some(ConnectError::UntrustedServer(_))), "{untrusted:?}");
     // A refused certificate: ours comes from another CA.
     let refused_cert = failure(
-        apns::Apns::builder()
+        BinaryApns::builder()
             .gateway_endpoint(apns::Endpoint::at("localhost", mock.server().gateway_addr()))
             .identity(identity(&other))
             .ca_pem(mock.pki().ca_cert_pem.as_bytes()),
