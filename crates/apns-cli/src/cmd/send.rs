@@ -26,6 +26,7 @@ use signal_hook::consts::{SIGINT, SIGTERM};
 use super::connect::{cli_error, rejected_json, ServerArgs, Tally, TlsArgs, TokenArgs};
 use super::CliError;
 
+pub(crate) mod deliver;
 mod http2;
 
 /// Arguments of `apns send`.
@@ -124,7 +125,7 @@ pub(crate) struct Args {
     close_timeout: f64,
 }
 
-fn seconds(flag: &str, value: f64) -> Result<Duration, CliError> {
+pub(crate) fn seconds(flag: &str, value: f64) -> Result<Duration, CliError> {
     Duration::try_from_secs_f64(value)
         .ok()
         .filter(|duration| !duration.is_zero())
@@ -133,7 +134,7 @@ fn seconds(flag: &str, value: f64) -> Result<Duration, CliError> {
 
 pub(crate) fn run(args: Args) -> Result<(), CliError> {
     if !args.binary {
-        return http2::run(args);
+        return deliver::run(args);
     }
     let notifications = notifications(&args)?;
     let format = match args.format.as_str() {
@@ -195,7 +196,7 @@ pub(crate) fn send(
 }
 
 /// How long one attempt to hand notifications to the client waits for room.
-const SEND_STEP: Duration = Duration::from_millis(200);
+pub(crate) const SEND_STEP: Duration = Duration::from_millis(200);
 
 /// After this long without room, the user is told that the gateway pushes back.
 const WAIT_NOTICE: Duration = Duration::from_secs(1);
@@ -477,7 +478,8 @@ fn notifications(args: &Args) -> Result<Vec<Notification>, CliError> {
     }
     let token = args.token.as_deref().unwrap_or_default();
     let token: DeviceToken = token.parse().map_err(|e| CliError::Config(format!("--token: {e}")))?;
-    let payload = flag_payload(args)?.encode(PayloadLimit::BINARY).map_err(|e| CliError::Config(e.to_string()))?;
+    let payload =
+        flag_payload(args)?.encode(PayloadLimit::BINARY).map_err(|e| CliError::Config(e.to_string()))?;
     let priority = match args.priority {
         None | Some(10) => Priority::Immediate,
         Some(5) => Priority::PowerConsiderate,

@@ -1,7 +1,6 @@
 //! `apns send` over Apple's HTTP/2 provider API (the default): the flags and the `--file`
 //! lines parsed once into checked types ([`Http2Send`], [`Http2Line`]).
 
-use apns_auth::{KeyId, SigningKey, TeamId};
 use apns_proto::http2::{
     ApnsId, BundleId, ChannelId, CollapseId, DeviceNotification, HexDeviceToken, PushType, Topic,
 };
@@ -11,48 +10,9 @@ use serde_json::{Map, Value};
 use super::{take_number, take_payload, Args};
 use crate::cmd::CliError;
 
-/// Where the notifications go.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Server {
-    /// `api.push.apple.com:443`.
-    Production,
-    /// `api.sandbox.push.apple.com:443`.
-    Sandbox,
-    /// Any `HOST:PORT` (a mock).
-    Gateway(String),
-}
-
-/// How the connections authenticate.
-pub(crate) enum Credentials {
-    /// A provider token signed with the `.p8` key.
-    Token {
-        /// The key (a secret: never printed).
-        key: SigningKey,
-        /// Its 10-character key id.
-        key_id: KeyId,
-        /// The 10-character team id.
-        team_id: TeamId,
-    },
-    /// A client certificate (the PEM or PKCS#12 flags, applied by the builder).
-    Certificate,
-}
-
-impl std::fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Token { key_id, team_id, .. } => {
-                write!(f, "Token {{ key_id: {key_id}, team_id: {team_id} }}")
-            }
-            Self::Certificate => f.write_str("Certificate"),
-        }
-    }
-}
-
 /// What the flags of an HTTP/2 `apns send` say, checked.
 #[derive(Debug)]
 pub(crate) struct Http2Send {
-    pub(crate) server: Server,
-    pub(crate) credentials: Credentials,
     /// The defaults of every notification (a `--file` line may override them).
     pub(crate) defaults: Defaults,
     pub(crate) connections: usize,
@@ -85,30 +45,7 @@ fn config(flag: &str, why: impl std::fmt::Display) -> CliError {
 impl Http2Send {
     /// Checks the flags of an HTTP/2 send.
     pub(crate) fn from_args(args: &Args) -> Result<Self, CliError> {
-        let server = match (&args.server.gateway, args.server.sandbox) {
-            (Some(gateway), _) => Server::Gateway(gateway.clone()),
-            (None, true) => Server::Sandbox,
-            (None, false) => Server::Production,
-        };
-        let token = &args.token_key;
-        let credentials = match (&token.key_file, &token.key_id, &token.team_id) {
-            (Some(path), Some(key_id), Some(team_id)) => Credentials::Token {
-                key: SigningKey::from_p8_file(path).map_err(|e| config("key-file", e))?,
-                key_id: KeyId::new(key_id).map_err(|e| config("key-id", e))?,
-                team_id: TeamId::new(team_id).map_err(|e| config("team-id", e))?,
-            },
-            (Some(_), _, _) => {
-                return Err(CliError::Config("--key-file needs --key-id and --team-id".into()));
-            }
-            (None, _, _) if args.tls.cert.is_none() && args.tls.p12.is_none() => {
-                return Err(CliError::Config(
-                    "no credentials: give --key-file AuthKey.p8 --key-id ID --team-id ID (token auth), \
-                     or --cert/--key or --p12 (certificate auth)"
-                        .into(),
-                ));
-            }
-            (None, _, _) => Credentials::Certificate,
-        };
+        let token_auth = args.token_key.key_file.is_some();
         let push_type = match &args.push_type {
             Some(name) => Some(PushType::new(name).map_err(|e| config("push-type", e))?),
             None => None,
@@ -127,8 +64,7 @@ impl Http2Send {
                 None => None,
             },
         };
-        if matches!(credentials, Credentials::Token { .. }) && defaults.topic.is_none() && args.file.is_none()
-        {
+        if token_auth && defaults.topic.is_none() && args.file.is_none() {
             return Err(CliError::Config(
                 "--topic (your app's bundle id) is required with token auth".into(),
             ));
@@ -144,7 +80,7 @@ impl Http2Send {
         if connections == 0 {
             return Err(CliError::Config("--connections must be at least 1".into()));
         }
-        Ok(Self { server, credentials, defaults, connections, channel })
+        Ok(Self { defaults, connections, channel })
     }
 
     /// The bundle id of `--topic`, for a broadcast (`--channel`).
@@ -152,12 +88,6 @@ impl Http2Send {
         let topic = self.defaults.topic.as_deref().unwrap_or_default();
         BundleId::new(topic).map_err(|e| config("topic", e))
     }
-}
-
-/// Sends over HTTP/2. TODO(phase 2): wired on the facade once its HTTP/2 API lands.
-pub(crate) fn run(args: Args) -> Result<(), CliError> {
-    let send = Http2Send::from_args(&args)?;
-    Err(CliError::Runtime(format!("HTTP/2 sending is not wired yet ({send:?}); use --binary")))
 }
 
 /// The priority from its number: 10, 5 or 1.
@@ -284,9 +214,7 @@ mod tests {
         let send =
             flags(&[&token[..], &["--token", TOKEN, "--topic", "com.example.app", "--sandbox"]].concat())
                 .unwrap();
-        assert_eq!(send.server, Server::Sandbox);
-        assert!(matches!(send.credentials, Credentials::Token { .. }));
-        assert!(!format!("{send:?}").contains("PRIVATE"), "the key never shows");
+        assert_eq!(send.defaults.topic.as_deref(), Some("com.example.app"));
         let send = flags(
             &[
                 &token[..],
@@ -313,7 +241,6 @@ mod tests {
             .concat(),
         )
         .unwrap();
-        assert_eq!(send.server, Server::Gateway("127.0.0.1:1".into()));
         assert_eq!((send.defaults.priority, send.connections), (Some(Priority::Low), 3));
         assert_eq!(send.defaults.push_type, Some(PushType::BACKGROUND));
         let broadcast = flags(
@@ -325,7 +252,26 @@ mod tests {
         );
         // What is wrong says so.
         let error = |extra: &[&str]| flags(extra).unwrap_err();
-        assert!(error(&["--token", TOKEN]).contains("no credentials"));
+        let builder = |extra: &[&str]| {
+            let cli = Cli::try_parse_from(["apns"].iter().chain(extra)).unwrap();
+            let args = cli.args;
+            crate::cmd::connect::h2_builder(&args.server, &args.token_key, &args.tls)
+                .map(drop)
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(builder(&["--token", TOKEN]).contains("no credentials"));
+        assert!(builder(&["--token", TOKEN, "--key-file", "/no/such.p8", "--key-id", "A", "--team-id", "B"])
+            .contains("--key-file"));
+        assert!(
+            builder(&[&token[..4], &["--key-id", "short", "--token", TOKEN]].concat()).contains("--key-id")
+        );
+        let good = Cli::try_parse_from(["apns", "--token", TOKEN].iter().chain(&token)).unwrap().args;
+        let debug = format!(
+            "{:?}",
+            crate::cmd::connect::h2_builder(&good.server, &good.token_key, &good.tls).unwrap()
+        );
+        assert!(!debug.contains("PRIVATE KEY"), "the key never shows: {debug}");
         assert!(error(&[&token[..], &["--token", TOKEN]].concat()).contains("--topic"));
         assert!(error(&["--token", TOKEN, "--key-file", "/no/such.p8", "--key-id", "A", "--team-id", "B"])
             .contains("--key-file"));
@@ -338,6 +284,7 @@ mod tests {
         assert!(error(&["--binary", "--channel", "AAAA", "--cert", "c.pem"]).contains("--channel"));
         let binary = Cli::try_parse_from(["apns", "--binary", "--token", TOKEN, "--key-file", p8]).unwrap();
         assert!(crate::cmd::send::run(binary.args).unwrap_err().to_string().contains("--key-file"));
+        let _ = std::fs::remove_dir_all(&dir);
         assert!(error(&["--key-id", "A", "--token", TOKEN]).contains("--key-file"));
         assert!(error(&["--production", "--sandbox", "--token", TOKEN]).contains("--sandbox"));
     }
