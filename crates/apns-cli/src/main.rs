@@ -32,8 +32,9 @@ enum Command {
     Send(Box<cmd::send::Args>),
     /// List the devices the feedback service reports, one per line.
     Feedback(cmd::feedback::Args),
-    /// Try everything in a few seconds: certificates, an in-process mock, 100,000 notifications,
-    /// rejections, a dropped connection, feedback.
+    /// Try everything in a few seconds: a test CA and provider key, the in-process HTTP/2 mock,
+    /// token auth, rejections with Apple's reasons, an unregistered token, GOAWAYs, the
+    /// throughput (--binary: the binary protocol's demo).
     Demo(cmd::demo::Args),
     /// Write a test PKI: a CA, a server certificate (localhost, 127.0.0.1) and a client
     /// certificate, as PEM files; and a provider key (.p8) with its key id and team id.
