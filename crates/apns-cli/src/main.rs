@@ -30,7 +30,9 @@ struct Cli {
 enum Command {
     /// Send notifications: one from flags (--token ...) or many from a JSON-lines file (--file).
     Send(Box<cmd::send::Args>),
-    /// List the devices the feedback service reports, one per line.
+    /// Manage an app's broadcast channels (Live Activities): create, read, delete, list.
+    Channels(Box<cmd::channels::Args>),
+    /// List the devices the feedback service reports, one per line (binary protocol).
     Feedback(cmd::feedback::Args),
     /// Try everything in a few seconds: a test CA and provider key, the in-process HTTP/2 mock,
     /// token auth, rejections with Apple's reasons, an unregistered token, GOAWAYs, the
@@ -51,6 +53,7 @@ fn main() -> ExitCode {
     init_logging(cli.verbose);
     let result = match cli.command {
         Command::Send(args) => cmd::send::run(*args),
+        Command::Channels(args) => cmd::channels::run(*args),
         Command::Feedback(args) => cmd::feedback::run(args),
         Command::Demo(args) => cmd::demo::run(args),
         Command::Certs(args) => cmd::certs::run(args),

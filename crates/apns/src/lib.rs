@@ -145,6 +145,7 @@
 
 pub mod binary;
 mod builder;
+pub mod channels;
 mod client;
 mod credentials;
 mod error;

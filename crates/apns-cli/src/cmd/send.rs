@@ -84,6 +84,10 @@ pub(crate) struct Args {
     /// A JSON object merged at the top level of the payload.
     #[arg(long, value_name = "JSON")]
     custom: Option<String>,
+    /// The whole payload, a JSON object sent as is (e.g. a Live Activity's `aps` with
+    /// `timestamp`, `event`, `content-state`), instead of --alert, --badge...
+    #[arg(long, value_name = "JSON", conflicts_with_all = ["alert", "badge", "sound", "category", "content_available", "mutable_content", "custom"])]
+    payload: Option<String>,
     /// The notification identifier.
     #[arg(long, value_name = "N", default_value_t = 0)]
     id: u32,
@@ -488,6 +492,21 @@ fn notifications(args: &Args) -> Result<Vec<Notification>, CliError> {
     let expiry = u32::try_from(args.expiration.unwrap_or(0))
         .map_err(|_| CliError::Config("--expiry: UNIX seconds must fit in 32 bits".into()))?;
     Ok(vec![Notification::new(token, payload).with_id(args.id).with_expiry(expiry).with_priority(priority)])
+}
+
+/// The payload the flags give, encoded within `limit`: `--payload` as is, or built from
+/// `--alert`, `--badge`, ..., `--custom`.
+pub(crate) fn flag_encoded(args: &Args, limit: PayloadLimit) -> Result<EncodedPayload, CliError> {
+    let Some(text) = &args.payload else {
+        return flag_payload(args)?.encode(limit).map_err(|e| CliError::Config(e.to_string()));
+    };
+    let object = match serde_json::from_str::<Value>(text) {
+        Ok(object @ Value::Object(_)) => object,
+        Ok(_) => return Err(CliError::Config("--payload must be a JSON object".into())),
+        Err(e) => return Err(CliError::Config(format!("--payload is not JSON: {e}"))),
+    };
+    let bytes = serde_json::to_vec(&object).map_err(|e| CliError::Config(e.to_string()))?;
+    EncodedPayload::new(bytes, limit).map_err(|e| CliError::Config(format!("--payload: {e}")))
 }
 
 /// The payload the flags describe (`--alert`, `--badge`, ..., `--custom`).

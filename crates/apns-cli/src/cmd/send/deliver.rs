@@ -374,10 +374,7 @@ pub(crate) fn run(args: super::Args) -> Result<(), CliError> {
     let reconnect_for = super::seconds("reconnect-for", args.reconnect_for)?;
     let close_timeout = super::seconds("close-timeout", args.close_timeout)?;
     let work = if let Some(channel) = &send.channel {
-        let payload = super::flag_payload(&args)?;
-        let payload = payload
-            .encode(apns::PushType::LIVE_ACTIVITY.payload_limit())
-            .map_err(|e| CliError::Config(e.to_string()))?;
+        let payload = super::flag_encoded(&args, apns::PushType::LIVE_ACTIVITY.payload_limit())?;
         let mut broadcast = BroadcastNotification::new(send.bundle_id()?, channel.clone(), payload)
             .map_err(|e| CliError::Config(e.to_string()))?;
         if let Some(expiration) = send.defaults.expiration {
@@ -394,9 +391,7 @@ pub(crate) fn run(args: super::Args) -> Result<(), CliError> {
         let token = args.token.as_deref().unwrap_or_default();
         let token = token.parse().map_err(|e| CliError::Config(format!("--token: {e}")))?;
         let push_type = send.defaults.push_type.clone().unwrap_or(apns::PushType::ALERT);
-        let payload = super::flag_payload(&args)?
-            .encode(push_type.payload_limit())
-            .map_err(|e| CliError::Config(e.to_string()))?;
+        let payload = super::flag_encoded(&args, push_type.payload_limit())?;
         let notification = device(token, payload, &send.defaults).map_err(CliError::Config)?;
         Work::Devices(vec![(args.id, notification)])
     };
