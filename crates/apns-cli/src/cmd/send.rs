@@ -447,17 +447,24 @@ impl SendSummary {
             c.failed,
             self.unsent
         );
-        if let Some(number) = self.interrupted {
-            return Err(CliError::Signal(
-                number,
-                format!("interrupted by {}: {counts}", signal_name(number)),
-            ));
-        }
-        if !self.all_accepted() {
-            return Err(CliError::Runtime(format!("not every notification was accepted: {counts}")));
-        }
-        Ok(())
+        exit_status(self.interrupted, self.all_accepted(), &counts)
     }
+}
+
+/// The end of a run: a signal (130, 143), or not everything accepted (1), or success; `counts`
+/// says what happened.
+pub(crate) fn exit_status(
+    interrupted: Option<i32>,
+    all_accepted: bool,
+    counts: &str,
+) -> Result<(), CliError> {
+    if let Some(number) = interrupted {
+        return Err(CliError::Signal(number, format!("interrupted by {}: {counts}", signal_name(number))));
+    }
+    if !all_accepted {
+        return Err(CliError::Runtime(format!("not every notification was accepted: {counts}")));
+    }
+    Ok(())
 }
 
 fn parse_priority(text: &str) -> Result<u8, String> {

@@ -14,7 +14,7 @@ use apns::{
 use apns_proto::http2::ApnsIdGenerator;
 use indicatif::ProgressBar;
 
-use super::{print_line, progress_bar, pump, signal_name, signal_now, Refusal, Sink};
+use super::{exit_status, print_line, progress_bar, pump, signal_name, signal_now, Refusal, Sink};
 use crate::cmd::connect::cli_error;
 use crate::cmd::CliError;
 
@@ -353,16 +353,7 @@ impl Summary {
             stats.failed,
             self.unsent
         );
-        if let Some(number) = self.interrupted {
-            return Err(CliError::Signal(
-                number,
-                format!("interrupted by {}: {counts}", signal_name(number)),
-            ));
-        }
-        if !self.all_accepted() {
-            return Err(CliError::Runtime(format!("not every notification was accepted: {counts}")));
-        }
-        Ok(())
+        exit_status(self.interrupted, self.all_accepted(), &counts)
     }
 }
 
