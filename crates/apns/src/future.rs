@@ -149,3 +149,29 @@ impl Future for OutcomeFuture {
         Poll::Pending
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tag_dropped_without_a_report_fails_its_future() {
+        let (tag, future) = Tag::awaited();
+        let copy = tag.clone();
+        drop(tag);
+        // A copy still exists: nothing is decided yet.
+        assert!(!future.slot.lock().completed);
+        drop(copy);
+        assert!(matches!(pollster::block_on(future), Err(Error::Http2Closed { .. })));
+    }
+
+    #[test]
+    fn a_tag_without_a_future_is_free_and_silent() {
+        let tag = Tag::default();
+        assert!(!tag.is_awaited());
+        assert_eq!(format!("{tag:?}"), "Tag { awaited: false }");
+        let (tag, future) = Tag::awaited();
+        drop(future);
+        drop(tag); // no future left to fail: nothing happens
+    }
+}

@@ -41,14 +41,15 @@ pub(crate) struct Http2Target {
     pub(crate) builder: Builder,
     /// The in-process mock, when no credentials were given.
     pub(crate) mock: Option<LocalHttp2Mock>,
-    /// The device token to send to (the sandbox needs a real one).
+    /// The device token (or channel id) to send to (the sandbox needs a real one).
     pub(crate) token: String,
 }
 
 /// HTTP/2 examples with token auth: `cargo run --example NAME -- KEY.p8 KEY_ID TEAM_ID
-/// BUNDLE_ID DEVICE_TOKEN` uses Apple's sandbox; with no arguments, an in-process mock
-/// configured by `configure`.
+/// BUNDLE_ID DEVICE_TOKEN` (or another last argument, named by `last`) uses Apple's sandbox;
+/// with no arguments, an in-process mock configured by `configure`.
 pub(crate) fn http2_token_target(
+    last: &str,
     configure: impl FnOnce(Http2Config) -> Http2Config,
 ) -> Result<Http2Target, apns::Error> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -57,7 +58,7 @@ pub(crate) fn http2_token_target(
             apns::Apns::builder().sandbox().token_key(key.as_str(), key_id, team_id).topic(bundle_id);
         return Ok(Http2Target { builder, mock: None, token: token.clone() });
     }
-    let mock = start_http2_mock(configure, "KEY.p8 KEY_ID TEAM_ID BUNDLE_ID DEVICE_TOKEN")?;
+    let mock = start_http2_mock(configure, &format!("KEY.p8 KEY_ID TEAM_ID BUNDLE_ID {last}"))?;
     Ok(Http2Target { builder: mock.builder(), mock: Some(mock), token: TOKEN.to_owned() })
 }
 
