@@ -15,7 +15,7 @@ fn create_broadcast_list_delete() {
     assert_eq!(channels.bundle_id().as_str(), apns::mock::TEST_BUNDLE_ID);
     let channel = channels.create(MessageStoragePolicy::MOST_RECENT).unwrap();
     assert_eq!(channels.read(&channel).unwrap().storage, MessageStoragePolicy::MOST_RECENT);
-    assert_eq!(channels.list().unwrap(), [channel.clone()]);
+    assert_eq!(channels.list().unwrap(), std::slice::from_ref(&channel));
 
     let apns = mock.builder().build().unwrap();
     let outcomes = apns.outcomes();
