@@ -26,6 +26,10 @@ struct Mock {
 
 impl Mock {
     fn start(name: &str) -> Self {
+        Self::start_with(name, &[])
+    }
+
+    fn start_with(name: &str, extra: &[&str]) -> Self {
         let dir = temp_dir("apns-cli-http2", name);
         certs(&dir);
         let ids: serde_json::Value =
@@ -50,7 +54,8 @@ impl Mock {
                 &format!("{BAD}=BadDeviceToken"),
                 "--unregistered",
                 &format!("{GONE}=1700000000000"),
-            ]);
+            ])
+            .args(extra);
         let (child, stdout, addresses) = spawn_mock(&mut command);
         let addr = addresses["http2"].as_str().unwrap().to_owned();
         Self { dir, child, _stdout: stdout, addr, key_id, team_id }
@@ -224,4 +229,34 @@ fn demo_runs_over_http2() {
     ] {
         assert!(stdout.contains(expected), "{expected} in {stdout}");
     }
+}
+
+#[test]
+fn sigterm_stops_a_send_waiting_for_answers_with_143_and_the_summary() {
+    // Every answer takes a minute: the notifications are in flight when the signal comes.
+    let mock = Mock::start_with("sigterm", &["--latency-ms", "60000"]);
+    let lines: Vec<String> =
+        (0..50).map(|id| format!(r#"{{"token":"{GOOD}","id":{id},"alert":"x"}}"#)).collect();
+    let file = write_lines(&mock.dir, &lines);
+    let mut command = mock.token_command(&["-v", "send"]);
+    command.arg("--file").arg(&file).arg("--json");
+    let mut client =
+        command.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let stderr = std::io::BufReader::new(client.stderr.take().unwrap());
+    let mut lines = std::io::BufRead::lines(stderr).map_while(Result::ok);
+    assert!(lines.any(|line| line.contains("connection established")), "the client never connected");
+    let drain = std::thread::spawn(move || lines.count());
+    let started = std::time::Instant::now();
+    assert!(Command::new("kill").args(["-TERM", &client.id().to_string()]).status().unwrap().success());
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(client.stdout.as_mut().unwrap(), &mut stdout).unwrap();
+    let exit = client.wait().unwrap();
+    drain.join().unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "took {:?}", started.elapsed());
+    assert_eq!(exit.code(), Some(143), "{stdout}");
+    let summary: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(summary["interrupted"], "SIGTERM");
+    assert_eq!(summary["accepted"], 0);
+    let n = |key: &str| summary[key].as_u64().unwrap();
+    assert_eq!(n("failed") + n("unsent"), 50, "{summary}");
 }
