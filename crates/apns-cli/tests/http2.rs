@@ -169,6 +169,24 @@ fn send_with_a_certificate_and_usage_errors() {
     let output = run(&mut no_topic);
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("--topic"));
+    // A file line without a topic, under token auth: named with its number.
+    let lines = [format!(r#"{{"token":"{GOOD}","topic":"{TOPIC}"}}"#), format!(r#"{{"token":"{GOOD}"}}"#)];
+    let file = write_lines(&mock.dir, &lines);
+    let mut no_topic = Command::new(APNS);
+    no_topic
+        .args(["send", "--gateway", &mock.addr])
+        .arg("--file")
+        .arg(&file)
+        .arg("--key-file")
+        .arg(mock.file("provider.p8"));
+    no_topic.args(["--key-id", &mock.key_id, "--team-id", &mock.team_id]);
+    let output = run(&mut no_topic);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains(":2: no \"topic\""),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let output = run(Command::new(APNS).args(["send", "--gateway", &mock.addr, "--token", GOOD]));
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("no credentials"));

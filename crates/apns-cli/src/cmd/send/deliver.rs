@@ -376,7 +376,14 @@ pub(crate) fn run(args: super::Args) -> Result<(), CliError> {
         }
         Work::Broadcast(broadcast)
     } else if let Some(path) = &args.file {
-        let lines = super::read_lines(path, args.skip_bad_lines, |line| parse_line(line, &send.defaults))?;
+        let token_auth = args.token_key.key_file.is_some();
+        let lines = super::read_lines(path, args.skip_bad_lines, |line| {
+            let line = parse_line(line, &send.defaults)?;
+            if token_auth && line.notification.topic().is_none() {
+                return Err("no \"topic\": token auth needs one (on the line, or --topic)".into());
+            }
+            Ok(line)
+        })?;
         Work::Devices(lines.into_iter().map(|line| (line.id, line.notification)).collect())
     } else {
         let token = args.token.as_deref().unwrap_or_default();

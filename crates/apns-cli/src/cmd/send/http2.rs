@@ -76,7 +76,8 @@ impl Http2Send {
         if channel.is_some() && defaults.topic.is_none() {
             return Err(CliError::Config("--channel needs --topic (the app's bundle id)".into()));
         }
-        let connections = args.connections.unwrap_or(1);
+        // The facade's default (2) unless given.
+        let connections = args.connections.unwrap_or(2);
         if connections == 0 {
             return Err(CliError::Config("--connections must be at least 1".into()));
         }
