@@ -57,16 +57,15 @@ pub(crate) struct Args {
         conflicts_with = "http2"
     )]
     feedback: SocketAddr,
-    /// Answer notifications to this token with this status (repeatable), e.g. `--reject
-    /// <64 hex digits>=8` (--binary);
-    /// for the HTTP/2 mock, a reason: `--reject <hex>=BadDeviceToken`.
+    /// Answer notifications to this token with Apple's reason (repeatable), e.g. `--reject
+    /// <hex>=BadDeviceToken`; with --binary, a status: `--reject <64 hex digits>=8`.
     #[arg(long, value_name = "TOKEN_HEX=STATUS")]
     reject: Vec<String>,
     /// Delay before an error response, in ms: fixed (`0`) or a range (`100-800`, the default).
     #[arg(long, value_name = "MIN[-MAX]", value_parser = parse_delay, requires = "binary", conflicts_with = "http2")]
     error_delay_ms: Option<DelayRange>,
-    /// Close each connection silently after every N accepted notifications (HTTP/2: drop the
-    /// connection, without GOAWAY, at every Nth request).
+    /// Drop the connection, without GOAWAY, at every Nth request (--binary: close it silently
+    /// after every N accepted notifications).
     #[arg(long, value_name = "N")]
     drop_every: Option<u64>,
     /// Close the connection silently after an accepted notification with probability P.
@@ -75,16 +74,16 @@ pub(crate) struct Args {
     /// Send a shutdown (status 10) after every N accepted notifications on a connection.
     #[arg(long, value_name = "N", requires = "binary", conflicts_with = "http2")]
     shutdown_every: Option<u64>,
-    /// Stop reading a connection for MS milliseconds after every N accepted notifications
-    /// (HTTP/2: after every N requests).
+    /// Stop reading a connection for MS milliseconds after every N requests (--binary: after
+    /// every N accepted notifications).
     #[arg(long, value_name = "N:MS", value_parser = parse_stall)]
     stall_every: Option<(u64, Duration)>,
     /// Read at most N notifications per second from each connection (a token bucket): a
     /// slow-reading gateway, steadier than --stall-every.
     #[arg(long, value_name = "N", requires = "binary", conflicts_with = "http2")]
     read_rate: Option<u32>,
-    /// Close a connection that sends nothing for MS milliseconds after its handshake (0: never;
-    /// default 5 minutes; HTTP/2: GOAWAY a connection with no request for MS, default one hour).
+    /// GOAWAY a connection with no request for MS milliseconds (0: never; default one hour;
+    /// --binary: close a connection that sends nothing, default 5 minutes).
     #[arg(long, value_name = "MS")]
     idle_timeout_ms: Option<u64>,
     /// The most connections open at once (both services together; default 1024); beyond it, new
@@ -104,14 +103,14 @@ pub(crate) struct Args {
     /// Write the feedback stream in random chunks of 1 to N bytes, each its own TLS record.
     #[arg(long, value_name = "N", requires = "binary", conflicts_with = "http2")]
     feedback_chunk_max: Option<usize>,
-    /// The largest payload accepted, in bytes.
+    /// The largest payload accepted, in bytes (--binary; the HTTP/2 mock applies Apple's).
     #[arg(long, value_name = "BYTES", default_value_t = 2048)]
     payload_limit: u16,
-    /// Write every notification (HTTP/2: request) received as a JSON line to FILE. A failed
+    /// Write every request (--binary: notification) received as a JSON line to FILE. A failed
     /// write stops the mock with exit status 1.
     #[arg(long, value_name = "FILE")]
     record: Option<PathBuf>,
-    /// Stop (printing the summary) once N notifications were accepted (HTTP/2: answered 200).
+    /// Stop (printing the summary) once N notifications were accepted (answered 200).
     #[arg(long, value_name = "N")]
     exit_after_accepted: Option<u64>,
     /// Seed of every random choice (delays, drops, chunks).
