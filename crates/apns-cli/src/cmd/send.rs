@@ -106,7 +106,7 @@ pub(crate) struct Args {
     /// The wire format of the binary protocol.
     #[arg(long, value_name = "FORMAT", default_value = "frame", value_parser = ["frame", "enhanced", "simple"])]
     format: String,
-    /// Connections to share the load (default 1).
+    /// Connections to share the load (default 2; --binary: 1).
     #[arg(long, value_name = "N")]
     connections: Option<usize>,
     /// Print one JSON summary line on stdout at the end.
