@@ -156,11 +156,28 @@ impl Apns {
     /// [`Error::Http2Full`] / [`Error::Http2Closed`] the notifications not taken are in the
     /// error; those before them were taken.
     pub fn send_all(&self, notifications: impl IntoIterator<Item = DeviceNotification>) -> Result<(), Error> {
+        self.send_all_within(notifications, self.settings.send_timeout)
+    }
+
+    /// As [`send_all`](Self::send_all), waiting for room up to `timeout` in total instead of
+    /// the send timeout (`Duration::ZERO`: not at all): a caller that must stay responsive (to
+    /// a signal, say) waits in short steps and sends the rest, which the error gives back,
+    /// again. Every notification's topic is checked before any is handed over.
+    pub fn send_all_within(
+        &self,
+        notifications: impl IntoIterator<Item = DeviceNotification>,
+        timeout: Duration,
+    ) -> Result<(), Error> {
         let items = notifications
             .into_iter()
             .map(|notification| Ok(Item::device(self.with_topic(notification)?, Tag::none())))
             .collect::<Result<Vec<_>, Error>>()?;
-        Ok(self.client.send_batch(items, Some(self.settings.send_timeout))?)
+        Ok(self.client.send_batch(items, Some(timeout))?)
+    }
+
+    /// Notifications waiting in the queue between the callers and the event loop.
+    pub fn queued(&self) -> usize {
+        self.client.queued()
     }
 
     /// Sends `payload` as a Live Activity broadcast on `channel` of the default bundle id

@@ -91,7 +91,7 @@
 //! # The binary protocol: PyAPNs' API
 //!
 //! Apple retired the binary protocol in March 2021. Its API, PyAPNs' shape, stays in
-//! [`binary`] (with its in-process mock, [`mock::LocalMock`]):
+//! [`binary`] (with its in-process mock, `mock::LocalMock`, feature `mock`):
 //!
 //! | PyAPNs | `apns` |
 //! |---|---|
@@ -167,7 +167,7 @@ pub use apns_auth::{IdError, KeyError};
 pub use apns_io::http2::{Http2Counters, Http2Summary};
 pub use apns_io::{ConnectError, Endpoint, Identity, Outcomes, Password, StartError, TlsError};
 pub use apns_proto::http2::{
-    ApnsId, BroadcastNotification, BundleId, ChannelId, CollapseId, DeviceNotification,
+    ApnsId, ApnsIdGenerator, BroadcastNotification, BundleId, ChannelId, CollapseId, DeviceNotification,
     DeviceNotificationBuilder, HexDeviceToken, InvalidApnsId, InvalidValue, PushType, Reason, RequestError,
     Topic,
 };

@@ -317,3 +317,23 @@ fn awaited_sends_resolve_after_a_force_close_whatever_became_of_them() {
         }
     }
 }
+
+#[test]
+fn a_full_queue_gives_the_notifications_back() {
+    let mock = LocalHttp2Mock::start_with(|config| config.latency(Duration::from_secs(30))).unwrap();
+    let apns = mock.builder().capacity(1).queue_capacity(1).build().unwrap();
+    // One in the client, at most one in the queue: the rest come back at once, in order.
+    match apns.send_all_within((0..10).map(|i| alert(&apns, i, "n")), Duration::ZERO) {
+        Err(Error::Http2Full { unsent }) => {
+            assert!(unsent.len() >= 8, "{}", unsent.len());
+            let last = match &unsent[unsent.len() - 1].notification {
+                apns::Notification::Device(notification) => notification.token().clone(),
+                other => panic!("{other:?}"),
+            };
+            assert_eq!(last, token(9));
+        }
+        other => panic!("expected Http2Full, got {other:?}"),
+    }
+    assert!(apns.queued() <= 1);
+    assert!(!apns.force_close().settled);
+}

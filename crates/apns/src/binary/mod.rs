@@ -2,7 +2,7 @@
 //! [`Gateway`] (`gateway_server`) and [`Feedback`] (`feedback_server`), [`Frame`] batches.
 //!
 //! Apple retired this protocol in March 2021; it stays for the PyAPNs heritage, for the
-//! in-process mock ([`LocalMock`](crate::mock::LocalMock), feature `mock`) and for gateways
+//! in-process mock (`apns::mock::LocalMock`, feature `mock`) and for gateways
 //! that still speak it. The types the two protocols share ([`Payload`](crate::Payload),
 //! [`DeviceToken`](crate::DeviceToken), [`Priority`](crate::Priority), [`Expiry`](crate::Expiry),
 //! [`Error`](crate::Error)...) are at the crate root; those of this protocol whose name the
