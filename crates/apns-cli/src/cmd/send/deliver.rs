@@ -8,10 +8,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use apns::{
-    Apns, ApnsId, BroadcastNotification, DeviceNotification, FailReason, HaltReason, Http2Counters,
-    Notification, Outcome, Report, Tag,
+    Apns, ApnsId, ApnsIdGenerator, BroadcastNotification, DeviceNotification, FailReason, HaltReason,
+    Http2Counters, Notification, Outcome, Report, Tag,
 };
-use apns_proto::http2::ApnsIdGenerator;
 use indicatif::ProgressBar;
 
 use super::{exit_status, print_line, progress_bar, pump, signal_name, signal_now, Refusal, Sink};
@@ -39,8 +38,7 @@ struct Http2<'a>(&'a Apns);
 impl Sink for Http2<'_> {
     type Item = Push;
 
-    // The client waits up to its send timeout (set to the loop's step when it was built).
-    fn offer(&self, chunk: &[Push], _step: Duration) -> Result<usize, Refusal> {
+    fn offer(&self, chunk: &[Push], step: Duration) -> Result<usize, Refusal> {
         let devices: Vec<DeviceNotification> = chunk
             .iter()
             .map_while(|push| match push {
@@ -52,7 +50,7 @@ impl Sink for Http2<'_> {
             (true, Some(Push::Broadcast(broadcast))) => {
                 self.0.send_broadcast_notification(broadcast.clone()).map(|()| 1)
             }
-            _ => self.0.send_all(devices.iter().cloned()).map(|()| devices.len()),
+            _ => self.0.send_all_within(devices.iter().cloned(), step).map(|()| devices.len()),
         };
         let offered = if devices.is_empty() { chunk.len().min(1) } else { devices.len() };
         match result {
@@ -395,8 +393,7 @@ pub(crate) fn run(args: super::Args) -> Result<(), CliError> {
     };
     let mut builder = crate::cmd::connect::h2_builder(&args.server, &args.token_key, &args.tls)?
         .connections(send.connections)
-        .reconnect_budget(reconnect_for)
-        .send_timeout(super::SEND_STEP);
+        .reconnect_budget(reconnect_for);
     if let Some(topic) = &send.defaults.topic {
         builder = builder.topic(topic.as_str());
     }
