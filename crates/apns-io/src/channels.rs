@@ -102,19 +102,29 @@ pub enum ChannelError {
         /// Whether APNs processed the request, as far as HTTP/2 tells.
         processed: Processed,
     },
-    /// A successful answer that is not what Apple documents (no `apns-channel-id` after a
-    /// creation, a body that does not parse).
-    #[error("unexpected answer: {0}")]
-    Unexpected(String),
+    /// A channel creation answered 2xx without a valid `apns-channel-id`.
+    #[error("the answer to a channel creation has no valid apns-channel-id")]
+    NoChannelId,
+    /// The request's header list is larger than the server's SETTINGS_MAX_HEADER_LIST_SIZE.
+    #[error("the request's headers ({size} bytes) exceed the server's limit of {limit}")]
+    HeadersTooLarge {
+        /// The header list size.
+        size: usize,
+        /// The server's limit.
+        limit: u32,
+    },
     /// The body of a successful answer could not be read.
     #[error("unreadable answer: {0}")]
     Body(#[from] BodyError),
     /// The provider token could not be signed.
     #[error("cannot sign the provider token: {0}")]
     Sign(#[from] SignError),
-    /// The endpoint's host is not a valid server name, or the HTTP/2 settings were refused.
-    #[error("invalid configuration: {0}")]
-    Config(String),
+    /// The endpoint's host is not a valid server name (nor a header value).
+    #[error("invalid server name {0:?}")]
+    InvalidServerName(String),
+    /// The HTTP/2 settings were refused.
+    #[error("invalid HTTP/2 configuration: {0}")]
+    Http2Config(#[from] apns_h2::ConfigError),
 }
 
 /// A blocking client of Apple's channel-management API; see the [module docs](self).
@@ -166,10 +176,10 @@ impl ChannelClient {
         seed: u64,
     ) -> Result<Self, ChannelError> {
         if endpoint.server_name().is_none() {
-            return Err(ChannelError::Config(format!("invalid server name {:?}", endpoint.host())));
+            return Err(ChannelError::InvalidServerName(endpoint.host().to_owned()));
         }
         let authority = HeaderValue::new(endpoint.host().to_owned())
-            .map_err(|_| ChannelError::Config(format!("invalid host {:?}", endpoint.host())))?;
+            .map_err(|_| ChannelError::InvalidServerName(endpoint.host().to_owned()))?;
         let mut tls = Arc::unwrap_or_clone(tls);
         tls.alpn_protocols = vec![ALPN_H2.to_vec()];
         // A listing of 10,000 channels is a few hundred KiB: room for it in one stream.
@@ -180,8 +190,7 @@ impl ChannelClient {
         h2.max_buffered_body = body;
         h2.stream_window = u32::try_from(body).unwrap_or(u32::MAX);
         h2.connection_window = u32::try_from(body).unwrap_or(u32::MAX);
-        apns_h2::Connection::new(h2.clone(), Instant::now())
-            .map_err(|error| ChannelError::Config(error.to_string()))?;
+        apns_h2::Connection::new(h2.clone(), Instant::now())?;
         let poll = Poll::new().map_err(|error| ChannelError::Connect(ConnectError::from_io(&error)))?;
         let mut id_seed = [0u8; 16];
         id_seed[..8].copy_from_slice(&seed.to_be_bytes());
@@ -214,7 +223,7 @@ impl ChannelClient {
         policy: MessageStoragePolicy,
     ) -> Result<ChannelId, ChannelError> {
         let answer = self.execute(bundle, ChannelOperation::Create(policy))?;
-        answer.channel_id.ok_or_else(|| ChannelError::Unexpected("no apns-channel-id in the answer".into()))
+        answer.channel_id.ok_or(ChannelError::NoChannelId)
     }
 
     /// Reads a channel's configuration.
@@ -366,8 +375,7 @@ impl ChannelClient {
                 let negotiated = conn.stream.alpn_protocol().map(|p| String::from_utf8_lossy(p).into_owned());
                 return Err(ChannelError::Connect(ConnectError::NoHttp2 { negotiated }));
             }
-            let h2 = apns_h2::Connection::new(self.h2.clone(), now)
-                .map_err(|error| ChannelError::Config(error.to_string()))?;
+            let h2 = apns_h2::Connection::new(self.h2.clone(), now)?;
             conn.h2 = Some(h2);
         }
         let Some(h2) = conn.h2.as_mut() else {
@@ -402,7 +410,10 @@ impl ChannelClient {
                 Err(apns_h2::SendError::Closing(_) | apns_h2::SendError::StreamIdsExhausted(_)) => {
                     return Ok(Some(Fate::NotProcessed(apns_h2::NotProcessed::NeverSent)));
                 }
-                Err(error) => return Err(ChannelError::Unexpected(error.to_string())),
+                Err(apns_h2::SendError::HeaderListTooLarge { size, limit, .. }) => {
+                    return Err(ChannelError::HeadersTooLarge { size, limit });
+                }
+                Err(_) => return Ok(Some(Fate::NotProcessed(apns_h2::NotProcessed::NeverSent))),
             }
         }
         let mut fate = None;
