@@ -337,3 +337,25 @@ fn a_full_queue_gives_the_notifications_back() {
     assert!(apns.queued() <= 1);
     assert!(!apns.force_close().settled);
 }
+
+#[test]
+fn the_client_is_shared_between_threads_and_its_futures_move_between_them() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<Apns>();
+    send_sync::<Report<Tag>>();
+    send::<apns::OutcomeFuture>();
+    send_sync::<Error>();
+    let mock = LocalHttp2Mock::start().unwrap();
+    let apns = std::sync::Arc::new(mock.builder().build().unwrap());
+    let threads: Vec<_> = (0..4u8)
+        .map(|t| {
+            let apns = apns.clone();
+            std::thread::spawn(move || pollster::block_on(apns.send_async(alert(&apns, t, "threads"))))
+        })
+        .collect();
+    for thread in threads {
+        assert!(accepted(&thread.join().unwrap().unwrap()));
+    }
+    assert!(apns.close(WAIT).settled);
+}
