@@ -10,7 +10,7 @@
 use apns::channels::{ChannelError, MessageStoragePolicy};
 use apns::ChannelId;
 
-use super::connect::{h2_builder, ServerArgs, TlsArgs, TokenArgs};
+use super::connect::ConnectArgs;
 use super::send::print_line;
 use super::CliError;
 
@@ -28,11 +28,7 @@ struct Common {
     #[arg(long, value_name = "BUNDLE_ID")]
     topic: Option<String>,
     #[command(flatten)]
-    server: ServerArgs,
-    #[command(flatten)]
-    token_key: TokenArgs,
-    #[command(flatten)]
-    tls: TlsArgs,
+    connect: ConnectArgs,
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
@@ -84,7 +80,7 @@ pub(crate) fn run(args: Args) -> Result<(), CliError> {
         .as_deref()
         .ok_or_else(|| CliError::Config("--topic (the app's bundle id) is required".into()))?;
     let channel = |id: &str| id.parse::<ChannelId>().map_err(|e| CliError::Config(format!("--channel: {e}")));
-    let builder = h2_builder(&common.server, &common.token_key, &common.tls)?.topic(topic);
+    let builder = common.connect.h2_builder()?.topic(topic);
     let mut channels = builder.build_channels().map_err(super::connect::cli_error)?;
     let json = common.json;
     match &args.action {

@@ -112,13 +112,28 @@ impl TlsArgs {
     }
 }
 
+/// Where to connect and with which credentials: the server, token auth's key, the certificate
+/// and trust options.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct ConnectArgs {
+    #[command(flatten)]
+    pub(crate) server: ServerArgs,
+    #[command(flatten)]
+    pub(crate) token_key: TokenArgs,
+    #[command(flatten)]
+    pub(crate) tls: TlsArgs,
+}
+
+impl ConnectArgs {
+    /// The facade's HTTP/2 builder for these flags.
+    pub(crate) fn h2_builder(&self) -> Result<apns::Builder, CliError> {
+        h2_builder(&self.server, &self.token_key, &self.tls)
+    }
+}
+
 /// The facade's HTTP/2 builder for these flags: the server, the credentials (a provider key,
 /// checked here so that a bad one is named by its flag, or a certificate), the trust options.
-pub(crate) fn h2_builder(
-    server: &ServerArgs,
-    token: &TokenArgs,
-    tls: &TlsArgs,
-) -> Result<apns::Builder, CliError> {
+fn h2_builder(server: &ServerArgs, token: &TokenArgs, tls: &TlsArgs) -> Result<apns::Builder, CliError> {
     let mut builder = apns::Apns::builder();
     if server.sandbox {
         builder = builder.sandbox();

@@ -23,7 +23,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Map, Value};
 use signal_hook::consts::{SIGINT, SIGTERM};
 
-use super::connect::{cli_error, rejected_json, ServerArgs, Tally, TlsArgs, TokenArgs};
+use super::connect::{cli_error, rejected_json, ConnectArgs, Tally};
 use super::CliError;
 
 pub(crate) mod deliver;
@@ -38,11 +38,7 @@ pub(crate) struct Args {
     #[arg(long)]
     binary: bool,
     #[command(flatten)]
-    server: ServerArgs,
-    #[command(flatten)]
-    token_key: TokenArgs,
-    #[command(flatten)]
-    tls: TlsArgs,
+    connect: ConnectArgs,
     /// `apns-topic`: the app's bundle id (the push type's suffix, `.voip`..., is added when
     /// missing). Required with token auth.
     #[arg(long, value_name = "BUNDLE_ID", conflicts_with = "binary")]
@@ -156,16 +152,16 @@ pub(crate) fn run(args: Args) -> Result<(), CliError> {
     let settlement = if args.presume { Settlement::Presume } else { Settlement::Prove };
     let resend = apns::binary::resend::Config::default().settlement(settlement).proof_timeout(proof_timeout);
     let mut builder = Apns::builder().format(format).connections(connections).resend(resend);
-    if args.token_key.key_file.is_some() {
+    if args.connect.token_key.key_file.is_some() {
         return Err(CliError::Config("--key-file: token auth is HTTP/2 only (drop --binary)".into()));
     }
-    if args.server.sandbox {
+    if args.connect.server.sandbox {
         builder = builder.sandbox();
     }
-    if let Some(gateway) = &args.server.gateway {
+    if let Some(gateway) = &args.connect.server.gateway {
         builder = builder.gateway(gateway);
     }
-    let apns = args.tls.apply(builder).reconnect_for(reconnect_for).build().map_err(cli_error)?;
+    let apns = args.connect.tls.apply(builder).reconnect_for(reconnect_for).build().map_err(cli_error)?;
     let signal = Arc::new(AtomicUsize::new(0));
     for number in [SIGINT, SIGTERM] {
         // A signal asks for a quick, reported stop: the flag is read between batches.

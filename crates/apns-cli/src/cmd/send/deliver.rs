@@ -374,7 +374,7 @@ pub(crate) fn run(args: super::Args) -> Result<(), CliError> {
         }
         Work::Broadcast(broadcast)
     } else if let Some(path) = &args.file {
-        let token_auth = args.token_key.key_file.is_some();
+        let token_auth = args.connect.token_key.key_file.is_some();
         let lines = super::read_lines(path, args.skip_bad_lines, |line| {
             let line = parse_line(line, &send.defaults)?;
             if token_auth && line.notification.topic().is_none() {
@@ -391,9 +391,8 @@ pub(crate) fn run(args: super::Args) -> Result<(), CliError> {
         let notification = device(token, payload, &send.defaults).map_err(CliError::Config)?;
         Work::Devices(vec![(args.id, notification)])
     };
-    let mut builder = crate::cmd::connect::h2_builder(&args.server, &args.token_key, &args.tls)?
-        .connections(send.connections)
-        .reconnect_budget(reconnect_for);
+    let mut builder =
+        args.connect.h2_builder()?.connections(send.connections).reconnect_budget(reconnect_for);
     if let Some(topic) = &send.defaults.topic {
         builder = builder.topic(topic.as_str());
     }

@@ -45,7 +45,7 @@ fn config(flag: &str, why: impl std::fmt::Display) -> CliError {
 impl Http2Send {
     /// Checks the flags of an HTTP/2 send.
     pub(crate) fn from_args(args: &Args) -> Result<Self, CliError> {
-        let token_auth = args.token_key.key_file.is_some();
+        let token_auth = args.connect.token_key.key_file.is_some();
         let push_type = match &args.push_type {
             Some(name) => Some(PushType::new(name).map_err(|e| config("push-type", e))?),
             None => None,
@@ -256,10 +256,7 @@ mod tests {
         let builder = |extra: &[&str]| {
             let cli = Cli::try_parse_from(["apns"].iter().chain(extra)).unwrap();
             let args = cli.args;
-            crate::cmd::connect::h2_builder(&args.server, &args.token_key, &args.tls)
-                .map(drop)
-                .unwrap_err()
-                .to_string()
+            args.connect.h2_builder().map(drop).unwrap_err().to_string()
         };
         assert!(builder(&["--token", TOKEN]).contains("no credentials"));
         assert!(builder(&["--token", TOKEN, "--key-file", "/no/such.p8", "--key-id", "A", "--team-id", "B"])
@@ -269,10 +266,7 @@ mod tests {
         )
         .contains("--key-id"));
         let good = Cli::try_parse_from(["apns", "--token", TOKEN].iter().chain(&token)).unwrap().args;
-        let debug = format!(
-            "{:?}",
-            crate::cmd::connect::h2_builder(&good.server, &good.token_key, &good.tls).unwrap()
-        );
+        let debug = format!("{:?}", good.connect.h2_builder().unwrap());
         assert!(!debug.contains("PRIVATE KEY"), "the key never shows: {debug}");
         assert!(error(&[&token[..], &["--token", TOKEN]].concat()).contains("--topic"));
         assert!(error(&[&token[..], &["--token", TOKEN, "--priority", "7"]].concat()).contains("10"));
