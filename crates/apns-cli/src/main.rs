@@ -13,7 +13,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// Apple Push Notification service (binary provider protocol) tools.
+/// Apple Push Notification service tools: the HTTP/2 provider API (token or certificate auth),
+/// broadcast channels, and the binary protocol of PyAPNs.
 #[derive(Debug, Parser)]
 #[command(name = "apns", version, about, propagate_version = true)]
 struct Cli {
@@ -29,15 +30,19 @@ struct Cli {
 enum Command {
     /// Send notifications: one from flags (--token ...) or many from a JSON-lines file (--file).
     Send(Box<cmd::send::Args>),
-    /// List the devices the feedback service reports, one per line.
+    /// Manage an app's broadcast channels (Live Activities): create, read, delete, list.
+    Channels(Box<cmd::channels::Args>),
+    /// List the devices the feedback service reports, one per line (binary protocol).
     Feedback(cmd::feedback::Args),
-    /// Try everything in a few seconds: certificates, an in-process mock, 100,000 notifications,
-    /// rejections, a dropped connection, feedback.
+    /// Try everything in a few seconds: a test CA and provider key, the in-process HTTP/2 mock,
+    /// token auth, rejections with Apple's reasons, an unregistered token, GOAWAYs, the
+    /// throughput (--binary: the binary protocol's demo).
     Demo(cmd::demo::Args),
     /// Write a test PKI: a CA, a server certificate (localhost, 127.0.0.1) and a client
     /// certificate, as PEM files; and a provider key (.p8) with its key id and team id.
     Certs(cmd::certs::Args),
-    /// Run the mock gateway and feedback service (--http2: the mock of Apple's HTTP/2 API).
+    /// Run a mock of Apple's HTTP/2 provider API, broadcast channels included (--binary: the
+    /// mock binary gateway and feedback service).
     Mock(Box<cmd::mock::Args>),
     /// Print a fresh provider token (JWT) for Apple's HTTP/2 API, or decode one (--decode).
     Token(cmd::token::Args),
@@ -48,6 +53,7 @@ fn main() -> ExitCode {
     init_logging(cli.verbose);
     let result = match cli.command {
         Command::Send(args) => cmd::send::run(*args),
+        Command::Channels(args) => cmd::channels::run(*args),
         Command::Feedback(args) => cmd::feedback::run(args),
         Command::Demo(args) => cmd::demo::run(args),
         Command::Certs(args) => cmd::certs::run(args),

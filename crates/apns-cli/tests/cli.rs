@@ -177,20 +177,26 @@ fn bad_input_is_one_clear_line_and_status_2() {
     let file = |name: &str| dir.join(name).to_str().unwrap().to_owned();
     let (cert, key, ca) = (file("server.pem"), file("server.key"), file("ca.pem"));
     let missing = file("missing.pem");
-    fails_with_usage_error(&["mock", "--cert", &missing, "--key", &key, "--client-ca", &ca], "cannot read");
-    fails_with_usage_error(&["mock", "--cert", &key, "--key", &key, "--client-ca", &ca], "no certificate");
     fails_with_usage_error(
-        &["mock", "--cert", &cert, "--key", &key, "--client-ca", &ca, "--reject", "abc=8"],
+        &["mock", "--binary", "--cert", &missing, "--key", &key, "--client-ca", &ca],
+        "cannot read",
+    );
+    fails_with_usage_error(
+        &["mock", "--binary", "--cert", &key, "--key", &key, "--client-ca", &ca],
+        "no certificate",
+    );
+    fails_with_usage_error(
+        &["mock", "--binary", "--cert", &cert, "--key", &key, "--client-ca", &ca, "--reject", "abc=8"],
         "--reject",
     );
     fails_with_usage_error(
-        &["mock", "--cert", &cert, "--key", &key, "--client-ca", &ca, "--error-delay-ms", "x"],
+        &["mock", "--binary", "--cert", &cert, "--key", &key, "--client-ca", &ca, "--error-delay-ms", "x"],
         "milliseconds",
     );
     fails_with_usage_error(&["mock", "--cert", &cert], "--key");
     fails_with_usage_error(&["frobnicate"], "frobnicate");
     let output = Command::new(APNS)
-        .args(["mock", "--cert", &missing, "--key", &key, "--client-ca", &ca])
+        .args(["mock", "--binary", "--cert", &missing, "--key", &key, "--client-ca", &ca])
         .output()
         .unwrap();
     let stderr = String::from_utf8(output.stderr).unwrap();
@@ -333,8 +339,19 @@ fn http2_usage_errors_are_one_clear_line_and_status_2() {
         "--provider-key",
     );
     fails_with_usage_error(
-        &["mock", "--cert", &cert, "--key", &key, "--client-ca", &file("ca.pem"), "--listen", "127.0.0.1:0"],
-        "--http2",
+        &[
+            "mock",
+            "--binary",
+            "--cert",
+            &cert,
+            "--key",
+            &key,
+            "--client-ca",
+            &file("ca.pem"),
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        "--binary",
     );
     fails_with_usage_error(
         &as_strs(&with(&["--client-ca", &file("ca.pem"), "--shutdown-every", "3"])),

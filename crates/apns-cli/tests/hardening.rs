@@ -55,7 +55,7 @@ impl Mock {
 /// `apns send` of one notification to the mock, with the client certificate of `pki`.
 fn send_one(mock: &Mock, pki: &Path) -> Command {
     let mut command = Command::new(APNS);
-    command.args(["send", "--gateway", &mock.gateway.to_string()]);
+    command.args(["send", "--binary", "--gateway", &mock.gateway.to_string()]);
     client_tls_args(&mut command, pki)
         .args(["--token", TOKEN, "--alert", "hi"])
         .stdin(Stdio::null())
@@ -80,7 +80,7 @@ fn verbose_send_shows_the_tls_alert_of_a_refused_client_certificate() {
     // The stranger's client certificate, which the mock's CA did not sign.
     let send = |verbose: &[&str]| {
         Command::new(APNS)
-            .arg("send")
+            .args(["send", "--binary"])
             .args(verbose)
             .args(["--gateway", &mock.gateway.to_string(), "--server-name", "localhost"])
             .arg("--cert")

@@ -62,7 +62,7 @@ impl Run {
 
     fn send_command(&self, gateway: SocketAddr, file: &Path, extra: &[&str]) -> Command {
         let mut command = Command::new(APNS);
-        command.arg("send").arg("--gateway").arg(gateway.to_string());
+        command.args(["send", "--binary"]).arg("--gateway").arg(gateway.to_string());
         client_tls_args(&mut command, &self.dir)
             .args(["--json", "--file"])
             .arg(file)

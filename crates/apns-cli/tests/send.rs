@@ -42,7 +42,10 @@ impl Setup {
 
     fn send(&self, extra: &[&str], stdin: Option<&str>) -> Output {
         let mut command = Command::new(APNS);
-        command.arg("send").arg("--gateway").arg(self.mock.server().gateway_addr().to_string());
+        command
+            .args(["send", "--binary"])
+            .arg("--gateway")
+            .arg(self.mock.server().gateway_addr().to_string());
         self.tls_args(&mut command);
         command.args(extra);
         run(command, stdin)
@@ -151,6 +154,7 @@ fn usage_and_configuration_errors_exit_2_with_one_line() {
             let mut command = Command::new(APNS);
             command.args([
                 "send",
+                "--binary",
                 "--sandbox",
                 "--cert",
                 "/no/such/cert.pem",
@@ -179,7 +183,7 @@ fn an_unreachable_gateway_exits_1_with_one_line() {
     let setup = setup("unreachable");
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     let mut command = Command::new(APNS);
-    command.arg("send").arg("--gateway").arg(closed.to_string());
+    command.args(["send", "--binary"]).arg("--gateway").arg(closed.to_string());
     setup.tls_args(&mut command);
     command.args(["--token", GOOD, "--reconnect-for", "0.5"]);
     let output = run(command, None);
@@ -193,7 +197,7 @@ fn a_handshake_failure_exits_1_with_one_line() {
     let other = setup("handshake-other");
     let setup = setup("handshake");
     let mut command = Command::new(APNS);
-    command.arg("send").arg("--gateway").arg(setup.mock.server().gateway_addr().to_string());
+    command.args(["send", "--binary"]).arg("--gateway").arg(setup.mock.server().gateway_addr().to_string());
     // Trusts another CA: the server certificate cannot be verified.
     other.tls_args(&mut command);
     command.args(["--token", GOOD, "--reconnect-for", "0.5"]);
@@ -207,7 +211,7 @@ fn demo_reports_what_happened() {
     let output = run(
         {
             let mut command = Command::new(APNS);
-            command.args(["demo", "--count", "2000"]);
+            command.args(["demo", "--binary", "--count", "2000"]);
             command
         },
         None,

@@ -50,6 +50,17 @@ impl Endpoint {
         Self::new("api.sandbox.push.apple.com", 443)
     }
 
+    /// Apple's production channel-management API of broadcast push,
+    /// `api-manage-broadcast.push.apple.com:2196`.
+    pub fn channels() -> Self {
+        Self::new("api-manage-broadcast.push.apple.com", 2196)
+    }
+
+    /// Apple's development channel-management API, `api-manage-broadcast.sandbox.push.apple.com:2195`.
+    pub fn channels_sandbox() -> Self {
+        Self::new("api-manage-broadcast.sandbox.push.apple.com", 2195)
+    }
+
     /// Any host and port; the host is resolved on each connect and verified in the server
     /// certificate.
     pub fn new(host: impl Into<String>, port: u16) -> Self {

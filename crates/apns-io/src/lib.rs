@@ -39,6 +39,8 @@
 //!   [`TlsConfig`] builds the rustls configuration (TLS 1.2 and 1.3, ring). Failures have typed
 //!   causes ([`ConnectError`]): a refused connection, an untrusted server, a refused client
 //!   certificate and a timeout are told apart.
+//! - **Channels**: [`channels::ChannelClient`], the blocking channel-management client of
+//!   broadcast push (create, read, delete, list), with a deadline on every call.
 //! - **Feedback**: [`fetch_feedback`], its own small machine on the calling thread.
 //! - **HTTP/2**: [`http2::Http2Client`], Apple's HTTP/2 provider API: a second shell over the
 //!   same caller side, driving a pool of TLS connections (ALPN `h2`, refused with
@@ -68,6 +70,7 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 mod backoff;
+pub mod channels;
 mod client;
 mod config;
 mod connection;

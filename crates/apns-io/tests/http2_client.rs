@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use apns_auth::{KeyId, SigningKey, TeamId, TokenPolicy, TokenSigner};
+use apns_auth::TokenPolicy;
 use apns_io::http2::{Http2Client, Http2Config};
 use apns_io::{Endpoint, Identity, TlsConfig};
 use apns_mock::certs::{ProviderKey, TestPki};
@@ -30,19 +30,11 @@ fn item(token: &str, tag: u64) -> Item<u64> {
 }
 
 fn tls(pki: &TestPki, certificate: bool) -> Arc<rustls::ClientConfig> {
-    let mut tls = TlsConfig::new().ca_pem(pki.ca_cert_pem.as_bytes()).unwrap();
-    if certificate {
-        let identity = Identity::from_pem(pki.client_cert_pem.as_bytes(), pki.client_key_pem.as_bytes());
-        tls = tls.identity(identity.unwrap());
-    }
-    tls.build_h2().unwrap()
+    common::h2_tls(pki, certificate)
 }
 
 fn token_auth(key: &ProviderKey) -> Auth {
-    let signing = SigningKey::from_p8_pem(key.private_key_pem.as_bytes()).unwrap();
-    let signer =
-        TokenSigner::new(signing, KeyId::new(&key.key_id).unwrap(), TeamId::new(&key.team_id).unwrap());
-    Auth::Token(TokenPolicy::new(signer))
+    Auth::Token(TokenPolicy::new(common::signer(key)))
 }
 
 fn client(mock: &Http2Mock, tls: Arc<rustls::ClientConfig>, auth: Auth) -> Http2Client<u64> {

@@ -293,28 +293,12 @@ impl Builder {
     /// Loads the credentials and starts the (idle) event loop. Nothing connects until the
     /// first send.
     pub fn build(mut self) -> Result<Apns, Error> {
-        let identity = self.certs.load_identity()?;
-        let token_auth = self.token_key.is_some();
-        let auth = match self.token_key.take() {
-            Some((key, key_id, team_id)) => {
-                let (key_id, team_id) = (KeyId::new(&key_id)?, TeamId::new(&team_id)?);
-                let key = match key {
-                    KeySource::File(path) => SigningKey::from_p8_file(path)?,
-                    KeySource::Pem(pem) => SigningKey::from_p8_pem(&pem)?,
-                };
-                Auth::Token(TokenPolicy::new(TokenSigner::new(key, key_id, team_id)))
-            }
-            None if identity.is_some() => Auth::Certificate,
-            None => return Err(Error::NoCredentials),
+        let Checked { signer, tls, endpoint, bundle_id } = self.check()?;
+        let token_auth = signer.is_some();
+        let auth = match signer {
+            Some(signer) => Auth::Token(TokenPolicy::new(signer)),
+            None => Auth::Certificate,
         };
-        let mut tls = self.certs.tls()?;
-        if let Some(identity) = identity {
-            tls = tls.identity(identity);
-        }
-        let tls: Arc<rustls::ClientConfig> = tls.build_h2()?;
-        let name = self.server_name.as_deref().filter(|_| self.named);
-        let endpoint = rename(self.endpoint?, name)?;
-        let bundle_id = self.topic.as_deref().map(BundleId::new).transpose()?;
         if self.outcome_capacity == 0 {
             return Err(StartError::Zero("outcome_capacity").into());
         }
@@ -341,6 +325,50 @@ impl Builder {
             outcome_capacity: self.outcome_capacity,
         };
         Ok(Apns::new(client, listeners, settings))
+    }
+}
+
+/// What both the client and the channel-management client need, checked once.
+pub(crate) struct Checked {
+    /// Token auth's signer; `None`: the certificate in `tls`.
+    pub(crate) signer: Option<TokenSigner>,
+    pub(crate) tls: Arc<rustls::ClientConfig>,
+    pub(crate) endpoint: Endpoint,
+    pub(crate) bundle_id: Option<BundleId>,
+}
+
+impl Builder {
+    /// Loads and checks the credentials, the trust options, the endpoint (renamed with the
+    /// server name) and the default topic.
+    pub(crate) fn check(&mut self) -> Result<Checked, Error> {
+        let identity = self.certs.load_identity()?;
+        let signer = match self.token_key.take() {
+            Some((key, key_id, team_id)) => {
+                let (key_id, team_id) = (KeyId::new(&key_id)?, TeamId::new(&team_id)?);
+                let key = match key {
+                    KeySource::File(path) => SigningKey::from_p8_file(path)?,
+                    KeySource::Pem(pem) => SigningKey::from_p8_pem(&pem)?,
+                };
+                Some(TokenSigner::new(key, key_id, team_id))
+            }
+            None if identity.is_some() => None,
+            None => return Err(Error::NoCredentials),
+        };
+        let mut tls = self.certs.tls()?;
+        if let Some(identity) = identity {
+            tls = tls.identity(identity);
+        }
+        let tls: Arc<rustls::ClientConfig> = tls.build_h2()?;
+        let name = self.server_name.as_deref().filter(|_| self.named);
+        let endpoint = std::mem::replace(&mut self.endpoint, Ok(Endpoint::api()))?;
+        let endpoint = rename(endpoint, name)?;
+        let bundle_id = self.topic.as_deref().map(BundleId::new).transpose()?;
+        Ok(Checked { signer, tls, endpoint, bundle_id })
+    }
+
+    /// The connect timeout and the seed, for the channel-management client.
+    pub(crate) fn timeout_and_seed(&self) -> (Duration, u64) {
+        (self.connect_timeout, self.seed.unwrap_or_else(random_seed))
     }
 }
 

@@ -50,6 +50,10 @@ pub enum Error {
     /// The event loop could not be started.
     #[error(transparent)]
     Start(#[from] apns_io::StartError),
+    /// The channel-management client could not be made
+    /// ([`Builder::build_channels`](crate::Builder::build_channels)).
+    #[error("cannot make the channel client: {0}")]
+    Channels(Box<apns_io::channels::ChannelError>),
     /// A device token is not 64 hex digits.
     #[error(transparent)]
     Token(#[from] apns_proto::TokenError),

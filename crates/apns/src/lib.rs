@@ -75,6 +75,9 @@
 //! # Ok(()) }
 //! ```
 //!
+//! Broadcast channels are created, read, listed and deleted with [`channels`]
+//! ([`Builder::build_channels`]: the same credentials, the environment's management host).
+//!
 //! # HTTP/2 with a certificate
 //!
 //! ```no_run
@@ -145,6 +148,7 @@
 
 pub mod binary;
 mod builder;
+pub mod channels;
 mod client;
 mod credentials;
 mod error;

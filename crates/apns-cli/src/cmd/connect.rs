@@ -10,11 +10,63 @@ use apns::Password;
 
 use super::CliError;
 
+/// Which server: Apple's production or sandbox one, or any `HOST:PORT` (a mock).
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct ServerArgs {
+    /// The server as HOST:PORT (default: Apple's production server).
+    #[arg(long, value_name = "HOST:PORT", conflicts_with = "sandbox")]
+    pub(crate) gateway: Option<String>,
+    /// Apple's sandbox (development) server.
+    #[arg(long)]
+    pub(crate) sandbox: bool,
+    /// Apple's production server (the default).
+    #[arg(long, conflicts_with_all = ["sandbox", "gateway"])]
+    pub(crate) production: bool,
+}
+
+/// Token auth (HTTP/2): the provider key from Apple's developer portal, its id and the team's.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct TokenArgs {
+    /// Token auth: the provider key from Apple's developer portal (AuthKey_XXXXXXXXXX.p8).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["cert", "p12"])]
+    pub(crate) key_file: Option<PathBuf>,
+    /// Token auth: the key's 10-character id.
+    #[arg(long, value_name = "KEY_ID", requires = "key_file")]
+    pub(crate) key_id: Option<String>,
+    /// Token auth: your 10-character team id.
+    #[arg(long, value_name = "TEAM_ID", requires = "key_file")]
+    pub(crate) team_id: Option<String>,
+}
+
+/// Applies the certificate and trust flags to a builder of either protocol (they share the
+/// setters' names).
+macro_rules! tls_setters {
+    ($tls:expr, $builder:expr) => {{
+        let (tls, mut builder) = ($tls, $builder);
+        if let Some(p12) = &tls.p12 {
+            builder = builder.p12_file(p12, tls.p12_password());
+        }
+        if let Some(cert) = &tls.cert {
+            builder = builder.cert_file(cert);
+        }
+        if let Some(key) = &tls.key {
+            builder = builder.key_file(key);
+        }
+        if let Some(ca) = &tls.ca {
+            builder = builder.ca_file(ca);
+        }
+        if let Some(name) = &tls.server_name {
+            builder = builder.server_name(name.clone());
+        }
+        builder
+    }};
+}
+
 /// The client certificate and the trust options.
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct TlsArgs {
     /// The client certificate (PEM); without --key, the file must hold the key too.
-    #[arg(long, value_name = "FILE", required_unless_present = "p12", conflicts_with = "p12")]
+    #[arg(long, value_name = "FILE", conflicts_with = "p12")]
     pub(crate) cert: Option<PathBuf>,
     /// The client certificate's private key (PEM, not encrypted).
     #[arg(long, value_name = "FILE", requires = "cert")]
@@ -52,26 +104,64 @@ impl TlsArgs {
             .unwrap_or_default()
     }
 
-    pub(crate) fn apply(&self, mut builder: Builder) -> Builder {
-        if let Some(p12) = &self.p12 {
-            builder = builder.p12_file(p12, self.p12_password());
-        }
-        if let Some(cert) = &self.cert {
-            builder = builder.cert_file(cert);
-        }
-        if let Some(key) = &self.key {
-            builder = builder.key_file(key);
-        }
-        if let Some(ca) = &self.ca {
-            builder = builder.ca_file(ca);
-        }
-        if let Some(name) = &self.server_name {
-            builder = builder.server_name(name.clone());
-        }
+    pub(crate) fn apply(&self, builder: Builder) -> Builder {
+        let builder = tls_setters!(self, builder);
         // A command line should say "unreachable" within half a minute, yet ride out a gateway
         // that restarts (`apns send --reconnect-for` changes it).
         builder.reconnect_for(Duration::from_secs(30)).connect_timeout(Duration::from_secs(10))
     }
+}
+
+/// Where to connect and with which credentials: the server, token auth's key, the certificate
+/// and trust options.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct ConnectArgs {
+    #[command(flatten)]
+    pub(crate) server: ServerArgs,
+    #[command(flatten)]
+    pub(crate) token_key: TokenArgs,
+    #[command(flatten)]
+    pub(crate) tls: TlsArgs,
+}
+
+impl ConnectArgs {
+    /// The facade's HTTP/2 builder for these flags.
+    pub(crate) fn h2_builder(&self) -> Result<apns::Builder, CliError> {
+        h2_builder(&self.server, &self.token_key, &self.tls)
+    }
+}
+
+/// The facade's HTTP/2 builder for these flags: the server, the credentials (a provider key,
+/// checked here so that a bad one is named by its flag, or a certificate), the trust options.
+fn h2_builder(server: &ServerArgs, token: &TokenArgs, tls: &TlsArgs) -> Result<apns::Builder, CliError> {
+    let mut builder = apns::Apns::builder();
+    if server.sandbox {
+        builder = builder.sandbox();
+    }
+    if let Some(gateway) = &server.gateway {
+        builder = builder.gateway(gateway);
+    }
+    let flag = |flag: &str, why: &dyn std::fmt::Display| CliError::Config(format!("--{flag}: {why}"));
+    match (&token.key_file, &token.key_id, &token.team_id) {
+        (Some(path), Some(key_id), Some(team_id)) => {
+            let pem = std::fs::read(path)
+                .map_err(|e| flag("key-file", &format!("cannot read {}: {e}", path.display())))?;
+            apns_auth::SigningKey::from_p8_pem(&pem).map_err(|e| flag("key-file", &e))?;
+            apns_auth::KeyId::new(key_id).map_err(|e| flag("key-id", &e))?;
+            apns_auth::TeamId::new(team_id).map_err(|e| flag("team-id", &e))?;
+            builder = builder.token_key(pem, key_id.as_str(), team_id.as_str());
+        }
+        (Some(_), _, _) => return Err(CliError::Config("--key-file needs --key-id and --team-id".into())),
+        (None, _, _) if tls.cert.is_none() && tls.p12.is_none() => {
+            return Err(CliError::Config(
+                "no credentials: give --key-file AuthKey.p8 --key-id ID --team-id ID (token auth), \
+                 or --cert/--key or --p12 (certificate auth)"
+                    .into(),
+            ));
+        }
+        (None, _, _) => {}
+    }
+    Ok(tls_setters!(tls, builder).connect_timeout(Duration::from_secs(10)))
 }
 
 /// The environment variable read for the PKCS#12 password when no flag gives it.
@@ -100,6 +190,12 @@ pub(crate) fn cli_error(error: apns::Error) -> CliError {
     match error {
         apns::Error::Tls(_)
         | apns::Error::NoIdentity
+        | apns::Error::NoCredentials
+        | apns::Error::ProviderKey(_)
+        | apns::Error::Id(_)
+        | apns::Error::Value(_)
+        | apns::Error::Request(_)
+        | apns::Error::NoTopic
         | apns::Error::Address { .. }
         | apns::Error::Token(_)
         | apns::Error::Payload(_)

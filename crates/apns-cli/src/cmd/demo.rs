@@ -1,6 +1,7 @@
-//! `apns demo`: the whole library in a few seconds, with nothing to set up. Generates a test
-//! PKI in a temporary folder, starts the mock in-process, sends 100,000 notifications (some to
-//! tokens the mock rejects, through a connection the mock drops once), reads the feedback
+//! `apns demo`: the whole library in a few seconds, with nothing to set up. Over HTTP/2 (the
+//! default) in `demo/http2.rs`; with `--binary`, the binary protocol's demo here: it generates a
+//! test PKI in a temporary folder, starts the mock in-process, sends 100,000 notifications (some
+//! to tokens the mock rejects, through a connection the mock drops once), reads the feedback
 //! service, and reports what happened.
 
 use std::time::{Duration, Instant, UNIX_EPOCH};
@@ -13,19 +14,27 @@ use super::connect::cli_error;
 use super::send::{print_line, send};
 use super::CliError;
 
+mod http2;
+
 /// Arguments of `apns demo`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// How many notifications to send.
-    #[arg(long, default_value_t = 100_000, hide = true)]
-    count: u32,
+    /// The binary protocol's demo (PyAPNs' gateway and feedback service) instead of HTTP/2.
+    #[arg(long)]
+    binary: bool,
+    /// How many notifications to send (default 100,000).
+    #[arg(long, hide = true)]
+    count: Option<u32>,
 }
 
 const BAD_TOKENS: [(u8, Status); 3] =
     [(0xb1, Status::INVALID_TOKEN), (0xb2, Status::INVALID_TOKEN_SIZE), (0xb3, Status::INVALID_PAYLOAD_SIZE)];
 
 pub(crate) fn run(args: Args) -> Result<(), CliError> {
-    let count = args.count.max(10);
+    if !args.binary {
+        return http2::run(args.count.unwrap_or(100_000));
+    }
+    let count = args.count.unwrap_or(100_000).max(10);
     let dir = std::env::temp_dir().join(format!("apns-demo-{}", std::process::id()));
     // The mock: three tokens it rejects, a connection dropped silently now and then, two
     // uninstalled devices.

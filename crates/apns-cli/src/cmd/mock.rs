@@ -1,7 +1,7 @@
-//! `apns mock`: the mock gateway and feedback service as a process (`--http2`: the mock of
-//! Apple's HTTP/2 provider API instead, in `mock/http2.rs`).
+//! `apns mock`: the mock of Apple's HTTP/2 provider API as a process (the default, in
+//! `mock/http2.rs`), or with `--binary` the mock binary gateway and feedback service.
 //!
-//! Prints `{"gateway":"ADDR","feedback":"ADDR"}` once listening, and on SIGTERM, SIGINT or after
+//! With `--binary`, prints `{"gateway":"ADDR","feedback":"ADDR"}` once listening, and on SIGTERM, SIGINT or after
 //! `--exit-after-accepted N` the summary `{"accepted":..,"rejected":..,"discarded":..,
 //! "connections":..}`.
 
@@ -23,52 +23,67 @@ mod http2;
 /// Arguments of `apns mock`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// Run the mock of Apple's HTTP/2 provider API instead of the binary gateway.
+    /// Run the mock of Apple's HTTP/2 provider API (the default; accepted for older scripts).
     #[arg(long)]
     http2: bool,
+    /// Run the mock binary gateway and feedback service (the legacy protocol) instead.
+    #[arg(long, conflicts_with = "http2")]
+    binary: bool,
     /// The server certificate chain (PEM).
     #[arg(long, value_name = "FILE")]
     cert: PathBuf,
     /// The server's private key (PEM).
     #[arg(long, value_name = "FILE")]
     key: PathBuf,
-    /// The CA that client certificates must chain to (PEM); with --http2, turns certificate
-    /// auth on (optional there).
-    #[arg(long, value_name = "FILE", required_unless_present = "http2")]
+    /// The CA that client certificates must chain to (PEM): turns certificate auth on (required
+    /// with --binary).
+    #[arg(long, value_name = "FILE", required_if_eq("binary", "true"))]
     client_ca: Option<PathBuf>,
     /// Gateway address (port 0: any free port).
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0", conflicts_with = "http2")]
+    #[arg(
+        long,
+        value_name = "ADDR",
+        default_value = "127.0.0.1:0",
+        requires = "binary",
+        conflicts_with = "http2"
+    )]
     gateway: SocketAddr,
     /// Feedback service address (port 0: any free port).
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0", conflicts_with = "http2")]
+    #[arg(
+        long,
+        value_name = "ADDR",
+        default_value = "127.0.0.1:0",
+        requires = "binary",
+        conflicts_with = "http2"
+    )]
     feedback: SocketAddr,
-    /// Answer notifications to this token with this status (repeatable), e.g. `--reject
-    /// <64 hex digits>=8`; with --http2, a reason: `--reject <hex>=BadDeviceToken`.
+    /// Answer notifications to this token with Apple's reason (repeatable), e.g. `--reject
+    /// <hex>=BadDeviceToken`; with --binary, a status: `--reject <64 hex digits>=8`.
     #[arg(long, value_name = "TOKEN_HEX=STATUS")]
     reject: Vec<String>,
     /// Delay before an error response, in ms: fixed (`0`) or a range (`100-800`, the default).
-    #[arg(long, value_name = "MIN[-MAX]", value_parser = parse_delay, conflicts_with = "http2")]
+    #[arg(long, value_name = "MIN[-MAX]", value_parser = parse_delay, requires = "binary", conflicts_with = "http2")]
     error_delay_ms: Option<DelayRange>,
-    /// Close each connection silently after every N accepted notifications (--http2: drop the
-    /// connection, without GOAWAY, at every Nth request).
+    /// Drop the connection, without GOAWAY, at every Nth request (--binary: close it silently
+    /// after every N accepted notifications).
     #[arg(long, value_name = "N")]
     drop_every: Option<u64>,
     /// Close the connection silently after an accepted notification with probability P.
-    #[arg(long, value_name = "P", conflicts_with = "http2")]
+    #[arg(long, value_name = "P", requires = "binary", conflicts_with = "http2")]
     drop_probability: Option<f64>,
     /// Send a shutdown (status 10) after every N accepted notifications on a connection.
-    #[arg(long, value_name = "N", conflicts_with = "http2")]
+    #[arg(long, value_name = "N", requires = "binary", conflicts_with = "http2")]
     shutdown_every: Option<u64>,
-    /// Stop reading a connection for MS milliseconds after every N accepted notifications
-    /// (--http2: after every N requests).
+    /// Stop reading a connection for MS milliseconds after every N requests (--binary: after
+    /// every N accepted notifications).
     #[arg(long, value_name = "N:MS", value_parser = parse_stall)]
     stall_every: Option<(u64, Duration)>,
     /// Read at most N notifications per second from each connection (a token bucket): a
     /// slow-reading gateway, steadier than --stall-every.
-    #[arg(long, value_name = "N", conflicts_with = "http2")]
+    #[arg(long, value_name = "N", requires = "binary", conflicts_with = "http2")]
     read_rate: Option<u32>,
-    /// Close a connection that sends nothing for MS milliseconds after its handshake (0: never;
-    /// default 5 minutes; --http2: GOAWAY a connection with no request for MS, default one hour).
+    /// GOAWAY a connection with no request for MS milliseconds (0: never; default one hour;
+    /// --binary: close a connection that sends nothing, default 5 minutes).
     #[arg(long, value_name = "MS")]
     idle_timeout_ms: Option<u64>,
     /// The most connections open at once (both services together; default 1024); beyond it, new
@@ -77,25 +92,25 @@ pub(crate) struct Args {
     max_connections: Option<usize>,
     /// The most connections in their TLS handshake at once; beyond it, new ones are accepted
     /// and closed at once.
-    #[arg(long, value_name = "N", default_value_t = 128, conflicts_with = "http2")]
+    #[arg(long, value_name = "N", default_value_t = 128, requires = "binary", conflicts_with = "http2")]
     max_handshaking: usize,
     /// Refuse every connection for the first MS milliseconds.
-    #[arg(long, value_name = "MS", conflicts_with = "http2")]
+    #[arg(long, value_name = "MS", requires = "binary", conflicts_with = "http2")]
     refuse_for_ms: Option<u64>,
     /// Feedback tuples to serve: JSON lines `{"token":hex,"time":unix}`.
-    #[arg(long, value_name = "FILE", conflicts_with = "http2")]
+    #[arg(long, value_name = "FILE", requires = "binary", conflicts_with = "http2")]
     feedback_tuples: Option<PathBuf>,
     /// Write the feedback stream in random chunks of 1 to N bytes, each its own TLS record.
-    #[arg(long, value_name = "N", conflicts_with = "http2")]
+    #[arg(long, value_name = "N", requires = "binary", conflicts_with = "http2")]
     feedback_chunk_max: Option<usize>,
-    /// The largest payload accepted, in bytes.
+    /// The largest payload accepted, in bytes (--binary; the HTTP/2 mock applies Apple's).
     #[arg(long, value_name = "BYTES", default_value_t = 2048)]
     payload_limit: u16,
-    /// Write every notification (--http2: request) received as a JSON line to FILE. A failed
+    /// Write every request (--binary: notification) received as a JSON line to FILE. A failed
     /// write stops the mock with exit status 1.
     #[arg(long, value_name = "FILE")]
     record: Option<PathBuf>,
-    /// Stop (printing the summary) once N notifications were accepted (--http2: answered 200).
+    /// Stop (printing the summary) once N notifications were accepted (answered 200).
     #[arg(long, value_name = "N")]
     exit_after_accepted: Option<u64>,
     /// Seed of every random choice (delays, drops, chunks).
@@ -106,7 +121,7 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: Args) -> Result<(), CliError> {
-    if args.http2 {
+    if !args.binary {
         return http2::run(args);
     }
     let exit_after = args.exit_after_accepted;

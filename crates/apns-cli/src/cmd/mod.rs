@@ -1,6 +1,7 @@
 //! The subcommands, and the error type they share.
 
 pub(crate) mod certs;
+pub(crate) mod channels;
 mod connect;
 pub(crate) mod demo;
 pub(crate) mod feedback;

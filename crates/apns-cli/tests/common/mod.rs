@@ -24,11 +24,11 @@ pub(crate) fn certs(dir: &Path) {
     assert!(status.success());
 }
 
-/// Adds `mock` and the server side of the PKI in `dir` (certificate, key, client CA) to
-/// `command` (the `apns` binary, or a wrapper running it).
+/// Adds `mock --binary` (the binary gateway) and the server side of the PKI in `dir`
+/// (certificate, key, client CA) to `command` (the `apns` binary, or a wrapper running it).
 pub(crate) fn mock_args<'a>(command: &'a mut Command, dir: &Path) -> &'a mut Command {
     command
-        .arg("mock")
+        .args(["mock", "--binary"])
         .arg("--cert")
         .arg(dir.join("server.pem"))
         .arg("--key")

@@ -172,3 +172,21 @@ pub fn peer_or_skip(what: &str, found: bool) -> bool {
     eprintln!("skipped: {what} not found (cargo xtask ci installs it)");
     false
 }
+
+/// TLS for the HTTP/2 mock of `pki`: its CA trusted, ALPN `h2`, the client certificate when
+/// `certificate`.
+pub fn h2_tls(pki: &TestPki, certificate: bool) -> Arc<rustls::ClientConfig> {
+    let mut tls = TlsConfig::new().ca_pem(pki.ca_cert_pem.as_bytes()).unwrap();
+    if certificate {
+        let identity = Identity::from_pem(pki.client_cert_pem.as_bytes(), pki.client_key_pem.as_bytes());
+        tls = tls.identity(identity.unwrap());
+    }
+    tls.build_h2().unwrap()
+}
+
+/// A provider-token signer for a generated key.
+pub fn signer(key: &apns_mock::certs::ProviderKey) -> apns_auth::TokenSigner {
+    use apns_auth::{KeyId, SigningKey, TeamId, TokenSigner};
+    let signing = SigningKey::from_p8_pem(key.private_key_pem.as_bytes()).unwrap();
+    TokenSigner::new(signing, KeyId::new(&key.key_id).unwrap(), TeamId::new(&key.team_id).unwrap())
+}

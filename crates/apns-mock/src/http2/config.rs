@@ -46,6 +46,7 @@ pub struct Http2Config {
     pub(crate) token_rules: TokenRules,
     pub(crate) tables: Tables,
     pub(crate) sandbox: bool,
+    pub(crate) max_channels: usize,
     pub(crate) max_concurrent_streams: u32,
     pub(crate) max_connections: usize,
     pub(crate) max_handshaking: usize,
@@ -145,6 +146,7 @@ impl Http2Config {
             },
             tables: Tables::default(),
             sandbox: false,
+            max_channels: super::MAX_CHANNELS,
             max_concurrent_streams: 1000,
             max_connections: 1024,
             max_handshaking: 64,
@@ -230,6 +232,13 @@ impl Http2Config {
     /// `apns-unique-id`. Default off (production).
     pub fn sandbox(mut self, sandbox: bool) -> Self {
         self.sandbox = sandbox;
+        self
+    }
+
+    /// The most broadcast channels one app may have (default [`MAX_CHANNELS`](super::MAX_CHANNELS),
+    /// 10,000 as Apple); creating more answers `CannotCreateChannelConfig`.
+    pub fn max_channels(mut self, channels: usize) -> Self {
+        self.max_channels = channels;
         self
     }
 

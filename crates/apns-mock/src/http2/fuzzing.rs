@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 
 use super::auth::{ProviderKeys, TokenAuth, TokenRules};
+use super::channels::Channels;
 use super::jwt::ProviderPublicKey;
 use super::request::{self, Clock, ConnAuth, Incoming, Policy, Tables, TokenFate};
 use super::Reason;
@@ -68,11 +69,11 @@ pub fn evaluate_request(
     let verdict = request::evaluate(
         Incoming { method: &method, path, headers: &map, body },
         &mut auth,
-        Policy { keys, rules: &rules, tables },
+        Policy { keys, rules: &rules, tables, channels: &Channels::new(16, 0) },
         Clock { now: Instant::now(), unix_now: 1_800_000_000 },
     );
     match verdict.result {
-        Ok(()) => (200, None),
+        Ok(()) => (verdict.reply.status, None),
         Err((reason, _)) => (reason.status(), Some(reason.as_str().to_owned())),
     }
 }
@@ -90,5 +91,13 @@ mod tests {
         let (status, reason) = evaluate_request(b"POST", &path, &[topic], b"{}", false);
         assert_eq!((status, reason.as_deref()), (403, Some("MissingProviderToken")));
         assert_eq!(evaluate_request(b"\xff", "", &[(b"\x00".to_vec(), b"\n".to_vec())], b"", true).0, 404);
+        let create = br#"{"message-storage-policy":0,"push-type":"LiveActivity"}"#;
+        assert_eq!(
+            evaluate_request(b"POST", "/1/apps/com.example.mock/channels", &[], create, true),
+            (201, None)
+        );
+        let (status, reason) =
+            evaluate_request(b"POST", "/4/broadcasts/apps/com.example.mock", &[], b"{}", true);
+        assert_eq!((status, reason.as_deref()), (400, Some("MissingChannelId")));
     }
 }

@@ -10,6 +10,11 @@
 //!   Apple's rules: issuer, age, one key per connection, at most one new token per 20 minutes).
 //! - Every documented request rule answers with Apple's status and reason (see [`Reason`]);
 //!   `apns-id` is echoed exactly or generated; the sandbox adds `apns-unique-id`.
+//! - Broadcast push (`POST /4/broadcasts/apps/<bundle id>` with `apns-channel-id`) and the
+//!   channel-management API (`POST`/`GET`/`DELETE /1/apps/<bundle id>/channels`,
+//!   `GET /1/apps/<bundle id>/all-channels`; Apple serves it on
+//!   `api-manage-broadcast[.sandbox].push.apple.com`, the mock on the same listener), with
+//!   `apns-request-id` echoed (or generated) and at most [`MAX_CHANNELS`] channels per app.
 //! - Faults ([`Http2Faults`]), seeded and counted: GOAWAY every N, connection drops with streams
 //!   open, RST_STREAM(REFUSED_STREAM), injected 429/500/503, latency, slow reading, idle
 //!   timeout.
@@ -40,6 +45,7 @@
 //! details.
 
 mod auth;
+mod channels;
 mod config;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -51,6 +57,7 @@ mod server;
 mod settings;
 mod tls;
 
+pub use channels::MAX_CHANNELS;
 pub use config::{Http2Config, Http2Faults, StreamLimitDip};
 pub use jwt::{KeyError, ProviderPublicKey, ProviderToken, TokenError, MAX_TOKEN_LEN};
 pub use reason::{InvalidReason, Reason};

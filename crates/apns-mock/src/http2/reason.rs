@@ -93,6 +93,24 @@ reasons! {
     SERVICE_UNAVAILABLE = "ServiceUnavailable", 503;
     /// The APNs server is shutting down.
     SHUTDOWN = "Shutdown", 503;
+    /// Broadcast: the feature is not enabled for this app.
+    FEATURE_NOT_ENABLED = "FeatureNotEnabled", 400;
+    /// Broadcast and channels: no `apns-channel-id`.
+    MISSING_CHANNEL_ID = "MissingChannelId", 400;
+    /// Broadcast and channels: `apns-channel-id` is malformed.
+    BAD_CHANNEL_ID = "BadChannelId", 400;
+    /// Broadcast: the channel does not exist for this app.
+    CHANNEL_NOT_REGISTERED = "ChannelNotRegistered", 400;
+    /// Channels: the body has an attribute that is not known, or a value out of range.
+    BAD_REQUEST_PARAMS = "BadRequestParams", 400;
+    /// Channels: the body is not a JSON object.
+    BAD_REQUEST_PAYLOAD = "BadRequestPayload", 400;
+    /// Broadcast and channels: no push type.
+    MISSING_PUSH_TYPE = "MissingPushType", 400;
+    /// Channels: the app has the most channels allowed.
+    CANNOT_CREATE_CHANNEL_CONFIG = "CannotCreateChannelConfig", 400;
+    /// Broadcast and channels: the credentials do not allow the path's bundle id.
+    TOPIC_MISMATCH = "TopicMismatch", 403;
 }
 
 impl Reason {
@@ -163,7 +181,7 @@ mod tests {
 
     #[test]
     fn table_is_apples() {
-        assert_eq!(Reason::KNOWN.len(), 32);
+        assert_eq!(Reason::KNOWN.len(), 41);
         for (reason, status) in Reason::KNOWN {
             assert_eq!(reason.as_str().parse::<Reason>().unwrap().status(), *status);
         }

@@ -9,6 +9,7 @@ use http::header::AUTHORIZATION;
 use http::{HeaderMap, Method};
 
 use super::auth::{ProviderKeys, TokenAuth, TokenRules};
+use super::channels::{self, Channels, Reply};
 use super::Reason;
 
 /// The largest payload of a notification (Apple: 4 KiB).
@@ -93,6 +94,12 @@ pub(crate) struct Verdict {
     pub(crate) apns_id: Option<String>,
     /// The topic the notification was for (the header, or the certificate's default).
     pub(crate) topic: Option<String>,
+    /// What a success answers (200 for notifications; 201, 204 or a body for channels).
+    pub(crate) reply: Reply,
+    /// Whether the response carries `apns-request-id` (broadcast and channel requests).
+    pub(crate) channel_api: bool,
+    /// The request's `apns-request-id`, if it was a valid UUID (echoed exactly).
+    pub(crate) request_id: Option<String>,
 }
 
 /// One request as read: its method, path, headers and body (at most the largest payload
@@ -111,6 +118,7 @@ pub(crate) struct Policy<'a> {
     pub(crate) keys: &'a ProviderKeys,
     pub(crate) rules: &'a TokenRules,
     pub(crate) tables: &'a Tables,
+    pub(crate) channels: &'a Channels,
 }
 
 /// The time of a request: monotonic (token refresh intervals) and UNIX seconds (token age).
@@ -120,7 +128,8 @@ pub(crate) struct Clock {
     pub(crate) unix_now: i64,
 }
 
-/// Evaluates one request on a connection authenticated as `auth`.
+/// Evaluates one request on a connection authenticated as `auth`: a device notification, a
+/// broadcast, or a channel-management request.
 pub(crate) fn evaluate(
     request: Incoming<'_>,
     auth: &mut ConnAuth,
@@ -128,21 +137,89 @@ pub(crate) fn evaluate(
     clock: Clock,
 ) -> Verdict {
     let headers = request.headers;
-    let apns_id =
-        headers.get("apns-id").and_then(|v| v.to_str().ok()).filter(|id| is_uuid(id)).map(str::to_owned);
-    let mut verdict = Verdict { result: Ok(()), apns_id, topic: None };
-    verdict.result = check(request, auth, policy, clock, &mut verdict.topic);
+    let uuid_header = |name: &str| {
+        headers.get(name).and_then(|v| v.to_str().ok()).filter(|id| is_uuid(id)).map(str::to_owned)
+    };
+    let channel_api = channels::is_channel_api(request.path);
+    let mut verdict = Verdict {
+        result: Ok(()),
+        apns_id: uuid_header("apns-id"),
+        topic: None,
+        reply: Reply::OK,
+        channel_api,
+        request_id: uuid_header("apns-request-id").filter(|_| channel_api),
+    };
+    if !channel_api {
+        verdict.result = check(request, auth, policy, clock, &mut verdict.topic);
+        return verdict;
+    }
+    let Incoming { method, path, headers, body } = request;
+    let credentials = move || {
+        let auth = auth; // moved: the closure is `FnOnce`, so the bundles may borrow from it
+        authenticate(headers, auth, policy, clock).map(|(bundles, _)| Credentials { bundles })
+    };
+    let outcome = match path.strip_prefix(channels::BROADCAST_PREFIX) {
+        Some(bundle) => {
+            verdict.topic = Some(bundle.to_owned());
+            channels::broadcast(method, bundle, headers, body, policy.channels, credentials)
+                .map(|()| Reply::OK)
+        }
+        None => channels::manage(method, path, headers, body, policy.channels, credentials),
+    };
+    match outcome {
+        Ok(reply) => verdict.reply = reply,
+        Err(reason) => verdict.result = Err((reason, None)),
+    }
     verdict
+}
+
+/// What a request's credentials allow: the bundle ids it may use (empty: any).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Credentials<'a> {
+    pub(crate) bundles: &'a [String],
+}
+
+/// Checks the request's credentials (the provider token, or the connection's certificate):
+/// the bundle ids they allow (empty: any) and the topic a request without `apns-topic` goes to.
+fn authenticate<'a>(
+    headers: &HeaderMap,
+    auth: &'a mut ConnAuth,
+    Policy { keys, rules, tables, .. }: Policy<'a>,
+    Clock { now, unix_now }: Clock,
+) -> Result<(&'a [String], Option<&'a str>), Reason> {
+    match auth {
+        ConnAuth::Token(state) => {
+            let header = headers.get(AUTHORIZATION).map(http::HeaderValue::as_bytes);
+            state.handle_authorization(header, keys, rules, now, unix_now)?;
+            Ok((&tables.topics, None))
+        }
+        ConnAuth::Certificate { bundle: Some(bundle) } => {
+            Ok((std::slice::from_ref(bundle), Some(bundle.as_str())))
+        }
+        ConnAuth::Certificate { bundle: None } => {
+            let default = match tables.topics.as_slice() {
+                [only] => Some(only.as_str()),
+                _ => None,
+            };
+            Ok((&tables.topics, default))
+        }
+    }
+}
+
+/// Whether one of `names` appears more than once.
+pub(crate) fn duplicate_headers(headers: &HeaderMap, names: &[&str]) -> bool {
+    names.iter().any(|name| headers.get_all(*name).iter().nth(1).is_some())
 }
 
 fn check(
     Incoming { method, path, headers, body }: Incoming<'_>,
     auth: &mut ConnAuth,
-    Policy { keys, rules, tables }: Policy<'_>,
-    Clock { now, unix_now }: Clock,
+    policy: Policy<'_>,
+    clock: Clock,
     topic_out: &mut Option<String>,
 ) -> Result<(), (Reason, Option<u64>)> {
     let fail = |reason: Reason| Err((reason, None));
+    let tables = policy.tables;
     if method != Method::POST {
         return fail(Reason::METHOD_NOT_ALLOWED);
     }
@@ -155,29 +232,12 @@ fn check(
     if token.len() % 2 != 0 || token.len() > MAX_TOKEN_HEX || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
         return fail(Reason::BAD_DEVICE_TOKEN);
     }
-    if SINGLE_HEADERS.iter().any(|name| headers.get_all(*name).iter().nth(1).is_some()) {
+    if duplicate_headers(headers, &SINGLE_HEADERS) {
         return fail(Reason::DUPLICATE_HEADERS);
     }
     let text = |name: &str| headers.get(name).map(|value| value.to_str().map_err(|_| ()));
-    let (bundles, default_topic): (&[String], Option<&str>) = match auth {
-        ConnAuth::Token(state) => {
-            let header = headers.get(AUTHORIZATION).map(http::HeaderValue::as_bytes);
-            if let Err(reason) = state.handle_authorization(header, keys, rules, now, unix_now) {
-                return fail(reason);
-            }
-            (&tables.topics, None)
-        }
-        ConnAuth::Certificate { bundle: Some(bundle) } => {
-            (std::slice::from_ref(bundle), Some(bundle.as_str()))
-        }
-        ConnAuth::Certificate { bundle: None } => {
-            let default = match tables.topics.as_slice() {
-                [only] => Some(only.as_str()),
-                _ => None,
-            };
-            (&tables.topics, default)
-        }
-    };
+    let (bundles, default_topic) =
+        authenticate(headers, auth, policy, clock).map_err(|reason| (reason, None))?;
     if text("apns-id").is_some_and(|id| !id.is_ok_and(is_uuid)) {
         return fail(Reason::BAD_MESSAGE_ID);
     }
@@ -259,7 +319,7 @@ pub(crate) fn bundle_of(topic: &str) -> &str {
 }
 
 /// A bundle id, possibly with a suffix: letters, digits, `.`, `-`, `_`.
-fn is_topic(topic: &str) -> bool {
+pub(crate) fn is_topic(topic: &str) -> bool {
     !topic.is_empty()
         && topic.len() <= 255
         && topic.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))

@@ -23,6 +23,7 @@ use tokio::time::{sleep_until, Instant as TokioInstant, Sleep};
 use tokio_rustls::TlsAcceptor;
 
 use super::auth::{ProviderKeys, TokenAuth, TokenRules};
+use super::channels::{Channels, Reply};
 use super::config::{Http2Config, Http2Faults};
 use super::record::{Counter, Http2Outcome, Http2Record, Http2Stats, Shared};
 use super::request::{self, Clock, ConnAuth, Incoming, Policy, Tables, Verdict, VOIP_PAYLOAD_LIMIT};
@@ -77,6 +78,7 @@ struct Ctx {
     keys: ProviderKeys,
     token_rules: TokenRules,
     tables: Tables,
+    channels: Channels,
     sandbox: bool,
     max_concurrent_streams: u32,
     handshake_timeout: Duration,
@@ -130,6 +132,7 @@ impl Http2Mock {
             keys: config.keys,
             token_rules: config.token_rules,
             tables: config.tables,
+            channels: Channels::new(config.max_channels, config.seed),
             sandbox: config.sandbox,
             max_concurrent_streams: config.max_concurrent_streams,
             handshake_timeout: config.handshake_timeout,
@@ -506,8 +509,15 @@ async fn handle_request(
                 .get("apns-id")
                 .and_then(|id| id.to_str().ok())
                 .filter(|id| request::is_uuid(id));
-            let verdict =
-                Verdict { result: Err((reason, None)), apns_id: apns_id.map(str::to_owned), topic: None };
+            let channel_api = super::channels::is_channel_api(parts.uri.path());
+            let verdict = Verdict {
+                result: Err((reason, None)),
+                apns_id: apns_id.map(str::to_owned),
+                topic: None,
+                reply: Reply::OK,
+                channel_api,
+                request_id: None,
+            };
             (verdict, Http2Outcome::Fault)
         }
         None => {
@@ -525,7 +535,12 @@ async fn handle_request(
                 headers: &parts.headers,
                 body: &payload,
             };
-            let policy = Policy { keys: &ctx.keys, rules: &ctx.token_rules, tables: &ctx.tables };
+            let policy = Policy {
+                keys: &ctx.keys,
+                rules: &ctx.token_rules,
+                tables: &ctx.tables,
+                channels: &ctx.channels,
+            };
             let clock = Clock { now: std::time::Instant::now(), unix_now };
             let verdict = request::evaluate(incoming, &mut auth, policy, clock);
             if let ConnAuth::Token(state) = &*auth {
@@ -543,9 +558,11 @@ async fn handle_request(
         tokio::time::sleep(rng.delay(latency)).await;
     }
     let apns_id = verdict.apns_id.clone().unwrap_or_else(|| uuid(&mut rng));
-    let unique_id = (ctx.sandbox && verdict.result.is_ok()).then(|| uuid(&mut rng));
+    let request_id =
+        verdict.channel_api.then(|| verdict.request_id.clone().unwrap_or_else(|| uuid(&mut rng)));
+    let unique_id = (ctx.sandbox && verdict.result.is_ok() && !verdict.channel_api).then(|| uuid(&mut rng));
     let (status, body) = match &verdict.result {
-        Ok(()) => (200, None),
+        Ok(()) => (verdict.reply.status, verdict.reply.body.clone().map(Bytes::from)),
         Err((reason, timestamp)) => {
             let body = match timestamp {
                 Some(timestamp) => serde_json::json!({"reason": reason.as_str(), "timestamp": timestamp}),
@@ -565,8 +582,14 @@ async fn handle_request(
         record.unique_id.clone_from(&unique_id);
     }
     let mut response = Response::builder().status(status);
-    if let Ok(value) = HeaderValue::from_str(&apns_id) {
-        response = response.header("apns-id", value);
+    let id_header = if verdict.channel_api { "apns-request-id" } else { "apns-id" };
+    if let Some(id) = request_id.as_deref().or(Some(&apns_id)).and_then(|id| HeaderValue::from_str(id).ok()) {
+        response = response.header(id_header, id);
+    }
+    if let Some(channel) = verdict.reply.channel_id.as_deref().and_then(|id| HeaderValue::from_str(id).ok()) {
+        if verdict.result.is_ok() {
+            response = response.header("apns-channel-id", channel);
+        }
     }
     if let Some(unique_id) = unique_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
         response = response.header("apns-unique-id", unique_id);

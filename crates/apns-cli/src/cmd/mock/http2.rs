@@ -1,4 +1,5 @@
-//! `apns mock --http2`: the mock of Apple's HTTP/2 provider API as a process.
+//! `apns mock` (without `--binary`): the mock of Apple's HTTP/2 provider API as a process, with
+//! broadcast and the channel-management API on the same listener.
 //!
 //! Prints `{"http2":"ADDR"}` once listening, and on SIGTERM, SIGINT, `--exit-after-accepted N`
 //! or `--exit-after-requests N` the summary `{"requests":..,"accepted":..,"rejected":..,
@@ -16,53 +17,53 @@ use signal_hook::iterator::Signals;
 
 use super::{parse_delay, print_line, CliError};
 
-/// The flags only `--http2` takes.
+/// The flags only the HTTP/2 mock takes.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Http2Args {
     /// Address to listen on (port 0: any free port).
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0", requires = "http2")]
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0", conflicts_with = "binary")]
     listen: SocketAddr,
     /// Token auth: a provider key (`.p8`, or its public key PEM) and its key id (repeatable).
-    #[arg(long, value_name = "KID=FILE", requires_all = ["http2", "team_id"])]
+    #[arg(long, value_name = "KID=FILE", requires = "team_id", conflicts_with = "binary")]
     provider_key: Vec<String>,
     /// The team id the provider keys belong to (`iss` of the tokens).
-    #[arg(long, value_name = "TEAM_ID", requires = "http2")]
+    #[arg(long, value_name = "TEAM_ID", conflicts_with = "binary")]
     team_id: Option<String>,
     /// A bundle id the credentials may push to (repeatable; none: any).
-    #[arg(long, value_name = "BUNDLE_ID", requires = "http2")]
+    #[arg(long, value_name = "BUNDLE_ID", conflicts_with = "binary")]
     topic: Vec<String>,
     /// Answer 410 Unregistered for this token, with `timestamp` MS (default: now).
-    #[arg(long, value_name = "TOKEN_HEX[=MS]", requires = "http2")]
+    #[arg(long, value_name = "TOKEN_HEX[=MS]", conflicts_with = "binary")]
     unregistered: Vec<String>,
     /// Register this token for one bundle id only (DeviceTokenNotForTopic for others).
-    #[arg(long, value_name = "TOKEN_HEX=BUNDLE_ID", requires = "http2")]
+    #[arg(long, value_name = "TOKEN_HEX=BUNDLE_ID", conflicts_with = "binary")]
     token_topic: Vec<String>,
     /// Behave as the sandbox: successful responses carry `apns-unique-id`.
-    #[arg(long, requires = "http2")]
+    #[arg(long, conflicts_with = "binary")]
     sandbox: bool,
     /// SETTINGS_MAX_CONCURRENT_STREAMS advertised.
-    #[arg(long, value_name = "N", default_value_t = 1000, requires = "http2")]
+    #[arg(long, value_name = "N", default_value_t = 1000, conflicts_with = "binary")]
     max_concurrent_streams: u32,
     /// GOAWAY after every N requests of a connection.
-    #[arg(long, value_name = "N", requires = "http2")]
+    #[arg(long, value_name = "N", conflicts_with = "binary")]
     goaway_every: Option<u64>,
     /// RST_STREAM(REFUSED_STREAM) for every Nth request of a connection.
-    #[arg(long, value_name = "N", requires = "http2")]
+    #[arg(long, value_name = "N", conflicts_with = "binary")]
     refuse_stream_every: Option<u64>,
     /// Answer every Nth request of a connection with REASON (e.g. `10:ServiceUnavailable`).
-    #[arg(long, value_name = "N:REASON", requires = "http2")]
+    #[arg(long, value_name = "N:REASON", conflicts_with = "binary")]
     error_every: Option<String>,
     /// Answer a request with REASON with probability P (e.g. `0.01:TooManyRequests`).
-    #[arg(long, value_name = "P:REASON", requires = "http2")]
+    #[arg(long, value_name = "P:REASON", conflicts_with = "binary")]
     error_probability: Option<String>,
     /// Delay each response by MS, fixed or a range drawn per request (`0-5`).
-    #[arg(long, value_name = "MIN[-MAX]", value_parser = parse_delay, requires = "http2")]
+    #[arg(long, value_name = "MIN[-MAX]", value_parser = parse_delay, conflicts_with = "binary")]
     latency_ms: Option<DelayRange>,
     /// A connection may change its provider token at most every SECS (Apple: 1200).
-    #[arg(long, value_name = "SECS", requires = "http2")]
+    #[arg(long, value_name = "SECS", conflicts_with = "binary")]
     token_min_refresh_secs: Option<u64>,
     /// Stop (printing the summary) once N requests were answered or settled.
-    #[arg(long, value_name = "N", requires = "http2")]
+    #[arg(long, value_name = "N", conflicts_with = "binary")]
     exit_after_requests: Option<u64>,
 }
 
@@ -117,7 +118,7 @@ fn config(args: super::Args) -> Result<Http2Config, CliError> {
     }
     if h2.provider_key.is_empty() && args.client_ca.is_none() {
         return Err(CliError::Config(
-            "--http2 needs --client-ca (certificate auth) or --provider-key (token auth)".into(),
+            "the HTTP/2 mock needs --client-ca (certificate auth) or --provider-key (token auth)".into(),
         ));
     }
     for entry in &h2.provider_key {
