@@ -50,7 +50,7 @@ use crate::config::Endpoint;
 use crate::event::StartError;
 use crate::machine::Kinds;
 use crate::outcomes::Outcomes;
-use crate::shell::http2::{self as shell, ConnCommand, Dispatch, Http2Shell, Loss};
+use crate::shell::http2::{self as shell, ConnCommand, Dispatch, EventHandler, Http2Shell, Loss};
 use crate::shell::{Handle, Refused, Summary};
 use crate::tls::ALPN_H2;
 
@@ -72,7 +72,7 @@ pub struct Http2Config<U> {
     pub h2: apns_h2::Config,
     /// Notifications waiting between callers and the loop.
     pub queue_capacity: usize,
-    on_event: Option<Box<dyn FnMut(&Event<U>) + Send>>,
+    on_event: Option<EventHandler<Event<U>>>,
 }
 
 impl<U> std::fmt::Debug for Http2Config<U> {

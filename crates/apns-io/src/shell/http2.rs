@@ -136,8 +136,11 @@ pub(crate) struct Http2Shell<D: Dispatch> {
     pub(crate) connect_timeout: Duration,
     /// The most TLS bytes rustls buffers per connection.
     pub(crate) tls_buffer_limit: usize,
-    pub(crate) on_event: Option<Box<dyn FnMut(&D::Event) + Send>>,
+    pub(crate) on_event: Option<EventHandler<D::Event>>,
 }
+
+/// What the loop calls with each event, by reference (the outcome then moves to the queue).
+pub(crate) type EventHandler<E> = Box<dyn FnMut(&E) + Send>;
 
 /// One connection of the pool.
 struct Conn<K> {
