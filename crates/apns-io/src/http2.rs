@@ -50,7 +50,7 @@ use crate::config::Endpoint;
 use crate::event::StartError;
 use crate::machine::Kinds;
 use crate::outcomes::Outcomes;
-use crate::shell::http2::{self as shell, ConnCommand, Dispatch, Http2Shell, Loss};
+use crate::shell::http2::{self as shell, ConnCommand, Dispatch, EventHandler, Http2Shell, Loss};
 use crate::shell::{Handle, Refused, Summary};
 use crate::tls::ALPN_H2;
 
@@ -72,7 +72,7 @@ pub struct Http2Config<U> {
     pub h2: apns_h2::Config,
     /// Notifications waiting between callers and the loop.
     pub queue_capacity: usize,
-    on_event: Option<Box<dyn FnMut(Event<U>) + Send>>,
+    on_event: Option<EventHandler<Event<U>>>,
 }
 
 impl<U> std::fmt::Debug for Http2Config<U> {
@@ -103,9 +103,10 @@ impl<U> Http2Config<U> {
     }
 
     /// Calls `handler` on the loop thread with every event (the one event stream: reports,
-    /// retries, halts, token refreshes, connections). Keep it short.
+    /// retries, halts, token refreshes, connections). Keep it short. It sees each event by
+    /// reference, so that a report then moves to [`Http2Client::outcomes`] without a copy.
     #[must_use]
-    pub fn on_event(mut self, handler: impl FnMut(Event<U>) + Send + 'static) -> Self {
+    pub fn on_event(mut self, handler: impl FnMut(&Event<U>) + Send + 'static) -> Self {
         self.on_event = Some(Box::new(handler));
         self
     }
@@ -309,13 +310,6 @@ impl<U: Clone + Send> Dispatch for Gateway<U> {
 
     fn stats(&self) -> Published {
         Published(self.0.stats())
-    }
-
-    fn outcome_of(event: &Event<U>) -> Option<&Report<U>> {
-        match event {
-            Event::Finished(report) => Some(report),
-            _ => None,
-        }
     }
 
     fn into_outcome(event: Event<U>) -> Result<Report<U>, Event<U>> {

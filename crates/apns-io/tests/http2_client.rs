@@ -211,7 +211,7 @@ fn python_h2_stream_limits_and_goaway() {
         Http2Config::new(Endpoint::at("localhost", addr), tls(&pki, false), Auth::Certificate, 7).on_event(
             move |event| {
                 if let apns_resend::http2::Event::GoAway { reason, .. } = event {
-                    seen.lock().unwrap().push(reason);
+                    seen.lock().unwrap().push(reason.clone());
                 }
             },
         );

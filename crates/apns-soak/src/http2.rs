@@ -7,8 +7,9 @@
 //! answers, response latency, slow reading (stalls longer than the client's response timeout,
 //! so that requests time out and are cancelled), a provider token that expires (the mock's age
 //! limit is shorter than the client's refresh interval), and a stream limit that drops to 1
-//! and comes back. The client sends through [`Driver`], the one place that knows the client's
-//! API.
+//! and comes back. The client is the `apns` facade ([`Apns`], token auth with a short
+//! [`token_refresh`](apns::Builder::token_refresh)); it is driven through `Driver`, the one
+//! place that knows the client's API.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -16,13 +17,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use apns::mock::TestPki;
-use apns_auth::{KeyId, SigningKey, TeamId, TokenPolicy, TokenSigner, TokenTiming};
-use apns_io::http2::{Http2Client, Http2Config, Http2Counters};
-use apns_io::{Endpoint, TlsConfig};
+use apns::{
+    Apns, ApnsId, DeviceNotification, Endpoint, HexDeviceToken, Http2Counters, Outcome, Payload, PushType,
+    Report,
+};
 use apns_mock::certs::ProviderKey;
-use apns_proto::http2::{DeviceNotification, PushType, Topic};
-use apns_proto::{Payload, PayloadLimit};
-use apns_resend::http2::{Auth, Backoff, Event, Item, Outcome, Report};
 use serde::Serialize;
 
 use crate::remote::{Http2Spec, MockSpec, RemoteHttp2Stats, RemoteMock, Stopped};
@@ -79,7 +78,8 @@ pub struct Http2SoakConfig {
     /// requests.
     pub stream_limit: (u64, u32, u64),
     /// The mock refuses provider tokens older than this (`iat`; whole seconds, at least 2).
-    /// The client refreshes at 1.5 times it, so each token is refused before it is replaced.
+    /// The client's [`token_refresh`](apns::Builder::token_refresh) is 1.5 times it, so each
+    /// token is refused before it is replaced.
     pub token_max_age: Duration,
     /// The client's delivery capacity (queued, in flight and settled not yet reported).
     pub capacity: usize,
@@ -171,7 +171,7 @@ pub struct Http2SoakReport {
 
 /// The client's counters that matter to the soak.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
-#[allow(missing_docs)] // apns_resend::http2::Stats' fields, documented there
+#[allow(missing_docs)] // apns::Stats' fields, documented there
 pub struct ClientCounters {
     pub requests: u64,
     pub retries: u64,
@@ -262,8 +262,7 @@ struct Ledger {
 }
 
 impl Ledger {
-    fn record(&mut self, report: &Report<u32>, tokens: &Tokens) {
-        let n = report.tag;
+    fn record<T>(&mut self, n: u32, report: &Report<T>, tokens: &Tokens) {
         let Some(entry) = self.entries.get_mut(n as usize) else {
             self.unknown += 1;
             return;
@@ -300,7 +299,9 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// The client side of the soak: the only code that knows the client's API.
 struct Driver {
-    client: Http2Client<u32>,
+    apns: Apns,
+    /// The high half of every `apns-id` (the low 32 bits are the notification's index).
+    id_base: u128,
 }
 
 impl Driver {
@@ -309,51 +310,58 @@ impl Driver {
         pki: &TestPki,
         key: &ProviderKey,
         mock: &RemoteMock,
-        on_report: impl FnMut(&Report<u32>) + Send + 'static,
+        mut on_report: impl FnMut(u32, &Report<apns::Tag>) + Send + 'static,
     ) -> Result<Self, Error> {
-        let tls = TlsConfig::new()
+        let apns = Apns::builder()
+            .endpoint(Endpoint::at("localhost", mock.gateway_addr()))
             .ca_pem(pki.ca_cert_pem.as_bytes())
-            .and_then(|tls| tls.build_h2())
-            .map_err(|e| Error::new(format!("TLS: {e}")))?;
-        let signing = SigningKey::from_p8_pem(key.private_key_pem.as_bytes())
-            .map_err(|e| Error::new(format!("provider key: {e}")))?;
-        let ids = KeyId::new(&key.key_id).and_then(|kid| Ok((kid, TeamId::new(&key.team_id)?)));
-        let (key_id, team_id) = ids.map_err(|e| Error::new(format!("provider key ids: {e}")))?;
-        let age = config.token_max_age;
-        // Later than the mock's limit, so that the mock refuses each token before it is replaced.
-        let timing = TokenTiming { refresh_after: age * 3 / 2, min_interval: age / 2, max_age: age * 3 };
-        let policy = TokenPolicy::with_timing(TokenSigner::new(signing, key_id, team_id), timing)
-            .map_err(|e| Error::new(format!("token timing: {e}")))?;
-        let endpoint = Endpoint::at("localhost", mock.gateway_addr());
-        let mut on_report = on_report;
-        let mut http2 =
-            Http2Config::new(endpoint, tls, Auth::Token(policy), config.seed).on_event(move |event| {
-                if let Event::Finished(report) = event {
-                    on_report(&report);
-                }
-            });
-        let delivery = &mut http2.delivery;
-        delivery.connections = config.connections;
-        delivery.capacity = config.capacity;
-        delivery.max_retries = config.max_retries;
-        delivery.response_timeout = config.response_timeout;
-        delivery.retry_backoff = Backoff { initial: Duration::from_millis(50), max: Duration::from_secs(2) };
-        delivery.reconnect_backoff =
-            Backoff { initial: Duration::from_millis(10), max: Duration::from_secs(1) };
-        http2.queue_capacity = config.batch.max(1) * 4;
-        let client = Http2Client::start(http2).map_err(|e| Error::new(format!("HTTP/2 client: {e}")))?;
-        Ok(Self { client })
+            .token_key(key.private_key_pem.as_bytes(), &key.key_id, &key.team_id)
+            .topic(TOPIC)
+            // Later than the mock's limit, so that the mock refuses each token before it is
+            // replaced.
+            .token_refresh(config.token_max_age * 3 / 2)
+            .connections(config.connections)
+            .capacity(config.capacity)
+            .queue_capacity(config.batch.max(1) * 4)
+            .max_retries(config.max_retries)
+            .response_timeout(config.response_timeout)
+            .retry_backoff(Duration::from_millis(50), Duration::from_secs(2))
+            .reconnect_backoff(Duration::from_millis(10), Duration::from_secs(1))
+            .send_timeout(config.close_timeout)
+            .seed(config.seed)
+            .build()?;
+        apns.on_outcome(move |report| on_report(index_of(report.apns_id), report));
+        Ok(Self { apns, id_base: u128::from(config.seed) << 64 })
     }
 
-    fn send(&self, items: Vec<Item<u32>>) -> Result<(), Error> {
-        self.client.send_batch(items, None).map_err(|e| Error::new(format!("send: {e}")))
+    /// Notification `n` of the soak: its index in the low bits of its `apns-id`, which every
+    /// report carries.
+    fn notification(
+        &self,
+        n: u32,
+        token: HexDeviceToken,
+        payload: &Payload,
+    ) -> Result<DeviceNotification, Error> {
+        let id = ApnsId::from_random_bytes((self.id_base | u128::from(n)).to_be_bytes());
+        let builder = self.apns.notification(token, PushType::ALERT, payload)?;
+        builder.id(id).build().map_err(|e| Error::new(format!("notification: {e}")))
     }
 
-    /// Graceful close: whether everything settled, and the counters.
+    fn send(&self, notifications: Vec<DeviceNotification>) -> Result<(), Error> {
+        Ok(self.apns.send_all(notifications)?)
+    }
+
+    /// Graceful close: whether everything settled, and the counters. The client is dropped.
     fn close(self, timeout: Duration) -> (bool, Http2Counters) {
-        let summary = self.client.close(timeout);
+        let summary = self.apns.close(timeout);
         (summary.settled && summary.unsent.is_empty(), summary.counters)
     }
+}
+
+/// The notification index in an `apns-id` made by [`Driver::notification`] (its low 32 bits,
+/// which the UUID's version and variant bits leave alone).
+fn index_of(id: ApnsId) -> u32 {
+    (id.as_u128() & u128::from(u32::MAX)) as u32
 }
 
 /// Runs an HTTP/2 soak: see the [module docs](self). An error only when the run could not be
@@ -400,20 +408,11 @@ pub fn run(config: &Http2SoakConfig) -> Result<Http2SoakReport, Error> {
 
     let entries = vec![Entry::default(); config.count as usize];
     let ledger = Arc::new(Mutex::new(Ledger { entries, ..Ledger::default() }));
-    let payload = |n: u32| -> Result<DeviceNotification, Error> {
-        let payload = Payload::new()
-            .alert("Hello World!")
-            .sound("default")
-            .badge(1)
-            .custom("n", n)
-            .and_then(|payload| payload.encode(PayloadLimit::HTTP2))
-            .map_err(|e| Error::new(format!("payload: {e}")))?;
-        let token = tokens.token(n).to_string().parse().map_err(|e| Error::new(format!("token: {e}")))?;
-        let topic = Topic::new(TOPIC).map_err(|e| Error::new(format!("topic: {e}")))?;
-        DeviceNotification::builder(token, PushType::ALERT, payload)
-            .topic(topic)
-            .build()
-            .map_err(|e| Error::new(format!("notification: {e}")))
+    let payload = |n: u32| -> Result<Payload, Error> {
+        Ok(Payload::new().alert("Hello World!").sound("default").badge(1).custom("n", n)?)
+    };
+    let token = |n: u32| -> Result<HexDeviceToken, Error> {
+        tokens.token(n).to_string().parse().map_err(|e| Error::new(format!("token: {e}")))
     };
 
     let meter = Meter::start()?;
@@ -421,12 +420,12 @@ pub fn run(config: &Http2SoakConfig) -> Result<Http2SoakReport, Error> {
     let start = Instant::now();
     let driver = {
         let (ledger, tokens) = (ledger.clone(), tokens.clone());
-        Driver::start(config, &pki, &key, &mock, move |report| lock(&ledger).record(report, &tokens))?
+        Driver::start(config, &pki, &key, &mock, move |n, report| lock(&ledger).record(n, report, &tokens))?
     };
     let batch_size = config.batch.max(1);
     let mut batch = Vec::with_capacity(batch_size);
     for n in 0..config.count {
-        batch.push(Item::device(payload(n)?, n));
+        batch.push(driver.notification(n, token(n)?, &payload(n)?)?);
         if batch.len() == batch_size {
             driver.send(std::mem::replace(&mut batch, Vec::with_capacity(batch_size)))?;
         }

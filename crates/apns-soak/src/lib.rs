@@ -12,7 +12,8 @@
 //!   over TLS on loopback, with prebuilt payloads and with payloads built per notification, on
 //!   1 and 4 connections; and PyAPNs (`apns3` 1.0.0) against the same mock in the same run.
 //! - [`http2::run`] ([`http2::Http2SoakConfig`] → [`http2::Http2SoakReport`]): the same proof
-//!   for the HTTP/2 client against the HTTP/2 mock, token auth, every HTTP/2 fault at once
+//!   for the HTTP/2 client, through the facade (`apns::Apns`), against the HTTP/2 mock, token
+//!   auth, every HTTP/2 fault at once
 //!   (rejected and unregistered tokens, GOAWAY, drops, REFUSED_STREAM, 429/503, latency, stalls
 //!   past the response deadline, an expiring provider token, a stream limit dropping to 1).
 //! - [`bench_http2`]: the HTTP/2 client through the facade on 1 and 4 connections, then `a2`,

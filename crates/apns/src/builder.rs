@@ -5,11 +5,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use apns_auth::{KeyId, SigningKey, TeamId, TokenPolicy, TokenSigner};
+use apns_auth::{KeyId, SigningKey, TeamId, TokenPolicy, TokenSigner, TokenTiming};
 use apns_io::http2::{Http2Client, Http2Config};
 use apns_io::{Endpoint, StartError};
 use apns_proto::http2::BundleId;
-use apns_resend::http2::Auth;
+use apns_resend::http2::{Auth, Backoff};
 
 use crate::client::{Apns, Listeners, Settings};
 use crate::credentials::{certificate_setters, parse_address, rename, Certificates};
@@ -91,6 +91,9 @@ impl From<&[u8]> for KeySource {
 /// | [`ping_interval`](Self::ping_interval) | 60 s of quiet |
 /// | [`max_retries`](Self::max_retries) | 3 charged retries per notification |
 /// | [`reconnect_budget`](Self::reconnect_budget) | 5 minutes without a usable connection, then what is queued fails |
+/// | [`token_refresh`](Self::token_refresh) | 50 minutes of use per provider token |
+/// | [`retry_backoff`](Self::retry_backoff) | 1 s doubling to 60 s before resending after 429/500/503 without `retry-after` |
+/// | [`reconnect_backoff`](Self::reconnect_backoff) | 100 ms doubling to 30 s between failed connection attempts |
 #[derive(Debug)]
 #[must_use]
 pub struct Builder {
@@ -112,6 +115,9 @@ pub struct Builder {
     ping_interval: Option<Duration>,
     max_retries: u32,
     reconnect_budget: Duration,
+    token_refresh: Duration,
+    retry_backoff: (Duration, Duration),
+    reconnect_backoff: (Duration, Duration),
     seed: Option<u64>,
 }
 
@@ -135,6 +141,9 @@ impl Default for Builder {
             ping_interval: Some(Duration::from_secs(60)),
             max_retries: 3,
             reconnect_budget: Duration::from_secs(300),
+            token_refresh: TokenTiming::APPLE.refresh_after,
+            retry_backoff: (Duration::from_secs(1), Duration::from_secs(60)),
+            reconnect_backoff: (Duration::from_millis(100), Duration::from_secs(30)),
             seed: None,
         }
     }
@@ -283,6 +292,39 @@ impl Builder {
         self
     }
 
+    /// How long a provider token is used before a new one is made (token auth; default 50
+    /// minutes). With Apple keep it between 20 and 60 minutes: Apple refuses tokens an hour
+    /// old (`ExpiredProviderToken`) and renewals closer than 20 minutes apart
+    /// (`TooManyProviderTokenUpdates`). Shorter periods, down to 1 second, are for tests
+    /// against a mock whose token age limit is short.
+    ///
+    /// A token refused as expired is replaced as soon as the renewal rule allows: 20 minutes
+    /// after it was made, or after half the period when the period is under 20 minutes
+    /// (nothing is sent with the credential meanwhile). A token is never used past 60
+    /// minutes. Checked by [`build`](Self::build): from 1 second to under 60 minutes, else
+    /// [`Error::OutOfRange`].
+    pub fn token_refresh(mut self, period: Duration) -> Self {
+        self.token_refresh = period;
+        self
+    }
+
+    /// The wait before resending a notification answered 429, 500 or 503 without
+    /// `retry-after`: `initial` for the first retry, doubling up to `max`, each wait drawn
+    /// between half and all of it (jitter). Checked by [`build`](Self::build): `initial`
+    /// above zero and at most `max`, else [`Error::OutOfRange`].
+    pub fn retry_backoff(mut self, initial: Duration, max: Duration) -> Self {
+        self.retry_backoff = (initial, max);
+        self
+    }
+
+    /// The wait between connection attempts after failures (refused, TLS or preface errors,
+    /// timeouts): `initial`, doubling up to `max`, with jitter as
+    /// [`retry_backoff`](Self::retry_backoff). Checked likewise.
+    pub fn reconnect_backoff(mut self, initial: Duration, max: Duration) -> Self {
+        self.reconnect_backoff = (initial, max);
+        self
+    }
+
     /// Seeds the jitter and the generated `apns-id`s (by default a random seed), for
     /// reproducible tests.
     pub fn seed(mut self, seed: u64) -> Self {
@@ -293,10 +335,18 @@ impl Builder {
     /// Loads the credentials and starts the (idle) event loop. Nothing connects until the
     /// first send.
     pub fn build(mut self) -> Result<Apns, Error> {
+        // The settings first: nothing is read or started for a builder that cannot work.
+        let timing = token_timing(self.token_refresh)?;
+        let retry_backoff = backoff("retry_backoff", self.retry_backoff)?;
+        let reconnect_backoff = backoff("reconnect_backoff", self.reconnect_backoff)?;
         let Checked { signer, tls, endpoint, bundle_id } = self.check()?;
         let token_auth = signer.is_some();
         let auth = match signer {
-            Some(signer) => Auth::Token(TokenPolicy::new(signer)),
+            // `token_timing` keeps min_interval <= refresh_after < max_age.
+            Some(signer) => Auth::Token(
+                TokenPolicy::with_timing(signer, timing)
+                    .map_err(|_| out_of_range("token_refresh", TOKEN_REFRESH_RANGE))?,
+            ),
             None => Auth::Certificate,
         };
         if self.outcome_capacity == 0 {
@@ -315,6 +365,8 @@ impl Builder {
         config.delivery.response_timeout = self.response_timeout;
         config.delivery.ping_interval = self.ping_interval;
         config.delivery.reconnect_budget = self.reconnect_budget;
+        config.delivery.retry_backoff = retry_backoff;
+        config.delivery.reconnect_backoff = reconnect_backoff;
         config.queue_capacity = self.queue_capacity;
         let client = Http2Client::start(config)?;
         let settings = Settings {
@@ -372,6 +424,31 @@ impl Builder {
     }
 }
 
+const TOKEN_REFRESH_RANGE: &str = "from 1 second to under 60 minutes";
+
+fn out_of_range(setting: &'static str, allowed: &'static str) -> Error {
+    Error::OutOfRange { setting, allowed }
+}
+
+/// The provider-token timing for a refresh period (see [`Builder::token_refresh`]).
+fn token_timing(period: Duration) -> Result<TokenTiming, Error> {
+    let apple = TokenTiming::APPLE;
+    if period < Duration::from_secs(1) || period >= apple.max_age {
+        return Err(out_of_range("token_refresh", TOKEN_REFRESH_RANGE));
+    }
+    // Apple's 20 minutes between renewals, unless the period itself is shorter (a mock): then
+    // half of it, so that a token refused as expired is soon replaced.
+    let min_interval = if period >= apple.min_interval { apple.min_interval } else { period / 2 };
+    Ok(TokenTiming { refresh_after: period, min_interval, max_age: apple.max_age })
+}
+
+fn backoff(setting: &'static str, (initial, max): (Duration, Duration)) -> Result<Backoff, Error> {
+    if initial.is_zero() || initial > max {
+        return Err(out_of_range(setting, "initial above zero and at most max"));
+    }
+    Ok(Backoff { initial, max })
+}
+
 /// A seed from the standard library's randomly keyed hasher (fresh keys per process and
 /// call): two processes do not generate the same `apns-id`s.
 fn random_seed() -> u64 {
@@ -406,5 +483,54 @@ mod tests {
         }
         let not_pem = Builder::new().token_key(b"not a key".as_slice(), "ABC123DEFG", "DEF123GHIJ").build();
         assert!(matches!(not_pem, Err(Error::ProviderKey(apns_auth::KeyError::NotPem))), "{not_pem:?}");
+    }
+
+    const MINUTE: Duration = Duration::from_secs(60);
+
+    #[test]
+    fn token_refresh_keeps_apple_rules_and_allows_short_periods_for_mocks() {
+        assert_eq!(token_timing(TokenTiming::APPLE.refresh_after).unwrap(), TokenTiming::APPLE);
+        let apple = token_timing(30 * MINUTE).unwrap();
+        assert_eq!(
+            (apple.refresh_after, apple.min_interval, apple.max_age),
+            (30 * MINUTE, 20 * MINUTE, 60 * MINUTE)
+        );
+        let mock = token_timing(Duration::from_secs(30)).unwrap();
+        let expected = (Duration::from_secs(30), Duration::from_secs(15), 60 * MINUTE);
+        assert_eq!((mock.refresh_after, mock.min_interval, mock.max_age), expected);
+        assert!(token_timing(Duration::from_secs(1)).is_ok());
+        for bad in [Duration::ZERO, Duration::from_millis(999), 60 * MINUTE, 2 * 60 * MINUTE] {
+            let error = token_timing(bad).unwrap_err();
+            assert!(
+                matches!(error, Error::OutOfRange { setting: "token_refresh", .. }),
+                "{bad:?}: {error:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn backoffs_are_checked() {
+        let (ms, s) = (Duration::from_millis(50), Duration::from_secs(2));
+        assert_eq!(backoff("retry_backoff", (ms, s)).unwrap(), Backoff { initial: ms, max: s });
+        assert_eq!(backoff("retry_backoff", (s, s)).unwrap(), Backoff { initial: s, max: s });
+        for bad in [(Duration::ZERO, s), (s, ms)] {
+            let error = backoff("reconnect_backoff", bad).unwrap_err();
+            assert!(matches!(error, Error::OutOfRange { setting: "reconnect_backoff", .. }), "{error:?}");
+        }
+    }
+
+    #[test]
+    fn build_refuses_out_of_range_settings_before_starting() {
+        let key = "/no/such/AuthKey.p8";
+        // Checked before anything is loaded or started: the key file is not even read.
+        let short = Builder::new().token_key(key, "ABC123DEFG", "DEF123GHIJ").token_refresh(Duration::ZERO);
+        let error = short.build().unwrap_err();
+        assert!(matches!(error, Error::OutOfRange { setting: "token_refresh", .. }), "{error:?}");
+        assert_eq!(error.to_string(), "token_refresh out of range: from 1 second to under 60 minutes");
+        let backoff = Builder::new()
+            .token_key(key, "ABC123DEFG", "DEF123GHIJ")
+            .retry_backoff(Duration::from_secs(2), Duration::from_secs(1));
+        let error = backoff.build().unwrap_err();
+        assert!(matches!(error, Error::OutOfRange { setting: "retry_backoff", .. }), "{error:?}");
     }
 }

@@ -34,25 +34,25 @@ impl Listeners {
     /// One event, on the loop thread: to the event listeners; a report to the outcome
     /// listeners, a rejection to the response listeners, a 410 to the unregistered
     /// listeners, and to the future awaiting it, if any.
-    pub(crate) fn handle(&self, event: Event<Tag>) {
+    pub(crate) fn handle(&self, event: &Event<Tag>) {
         for listener in lock(&self.events).iter_mut() {
-            listener(&event);
+            listener(event);
         }
         let Event::Finished(report) = event else { return };
         for listener in lock(&self.outcomes).iter_mut() {
-            listener(&report);
+            listener(report);
         }
         if let Outcome::Rejected(rejection) = &report.outcome {
             for listener in lock(&self.rejections).iter_mut() {
-                listener(&report, rejection);
+                listener(report, rejection);
             }
-            if let Some(unregistered) = Unregistered::from_report(&report) {
+            if let Some(unregistered) = Unregistered::from_report(report) {
                 for listener in lock(&self.unregistered).iter_mut() {
                     listener(&unregistered);
                 }
             }
         }
-        Tag::complete(&report);
+        Tag::complete(report);
     }
 }
 

@@ -47,6 +47,15 @@ pub enum Error {
         /// What is wrong with it.
         problem: AddressProblem,
     },
+    /// A builder setting is outside its range (e.g.
+    /// [`Builder::token_refresh`](crate::Builder::token_refresh)).
+    #[error("{setting} out of range: {allowed}")]
+    OutOfRange {
+        /// The builder method.
+        setting: &'static str,
+        /// What it accepts.
+        allowed: &'static str,
+    },
     /// The event loop could not be started.
     #[error(transparent)]
     Start(#[from] apns_io::StartError),

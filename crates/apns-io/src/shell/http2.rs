@@ -90,10 +90,8 @@ pub(crate) trait Dispatch: Kinds {
     }
     /// Counters since creation.
     fn stats(&self) -> Self::Stats;
-    /// The outcome an event reports, if it reports one.
-    fn outcome_of(event: &Self::Event) -> Option<&Self::Outcome>;
-    /// The outcome an event reports, taken out of it (no clone when no handler wants the
-    /// event), or the event back.
+    /// The outcome an event reports, taken out of it (never cloned: the handler sees the
+    /// event first, by reference), or the event back.
     fn into_outcome(event: Self::Event) -> Result<Self::Outcome, Self::Event>;
     /// Graceful close: finish what was handed in, then close every connection.
     fn close(&mut self, now: Instant);
@@ -138,8 +136,11 @@ pub(crate) struct Http2Shell<D: Dispatch> {
     pub(crate) connect_timeout: Duration,
     /// The most TLS bytes rustls buffers per connection.
     pub(crate) tls_buffer_limit: usize,
-    pub(crate) on_event: Option<Box<dyn FnMut(D::Event) + Send>>,
+    pub(crate) on_event: Option<EventHandler<D::Event>>,
 }
+
+/// What the loop calls with each event, by reference (the outcome then moves to the queue).
+pub(crate) type EventHandler<E> = Box<dyn FnMut(&E) + Send>;
 
 /// One connection of the pool.
 struct Conn<K> {
@@ -707,21 +708,16 @@ impl<D: Dispatch> Engine<D> {
         self.stalled = false;
         while room > 0 {
             let Some(event) = self.dispatch.poll_event() else { break };
-            let Some(handler) = &mut self.config.on_event else {
-                // Nobody else wants the event: move its outcome to the queue, no clone.
-                if self.outcomes.is_some() {
-                    if let Ok(outcome) = D::into_outcome(event) {
-                        room = room.saturating_sub(1);
-                        self.batch.push_back(outcome);
-                    }
-                }
-                continue;
-            };
-            if let (Some(outcome), Some(_)) = (D::outcome_of(&event), &self.outcomes) {
-                room = room.saturating_sub(1);
-                self.batch.push_back(outcome.clone());
+            if let Some(handler) = &mut self.config.on_event {
+                handler(&event);
             }
-            handler(event);
+            // The handler only looked: the outcome moves to the queue, never copied.
+            if self.outcomes.is_some() {
+                if let Ok(outcome) = D::into_outcome(event) {
+                    room = room.saturating_sub(1);
+                    self.batch.push_back(outcome);
+                }
+            }
         }
         if let Some(queue) = &self.outcomes {
             queue.push_all(&mut self.batch);

@@ -133,10 +133,6 @@ impl Dispatch for Simple {
         self.stats
     }
 
-    fn outcome_of(event: &Done) -> Option<&Done> {
-        Some(event)
-    }
-
     fn into_outcome(event: Done) -> Result<Done, Done> {
         Ok(event)
     }
@@ -286,8 +282,8 @@ pub(crate) fn start_with(
         h2: apns_h2::Config::default(),
         connect_timeout,
         tls_buffer_limit: 256 << 10,
-        on_event: Some(Box::new(move |done: Done| {
-            let _ = tx.send(done);
+        on_event: Some(Box::new(move |done: &Done| {
+            let _ = tx.send(*done);
         })),
     };
     let handle = Handle::start_http2(config, capacity, simple).unwrap();
