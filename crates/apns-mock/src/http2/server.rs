@@ -325,20 +325,28 @@ async fn connection(
     drop(handshake_permit);
     let conn = Arc::new(Conn { number, auth: Mutex::new(auth) });
     // The connection's requests are futures inside this task, not tasks of their own: no
-    // cross-thread wake-ups, and the responses completed in one turn leave in one TLS write.
+    // cross-thread wake-ups, and the responses completed in one turn leave in one TLS write
+    // (see the loop).
     let mut tasks = FuturesUnordered::new();
     let mut sequence = 0u64;
     let mut idle = ctx.idle_timeout.map(|timeout| Box::pin(tokio::time::sleep(timeout)));
     let mut going_away = false;
     let mut stopping = ctx.stopping.clone();
     loop {
+        // Biased, accepting first: h2 writes the responses queued so far on every poll of the
+        // connection, so accepting all the requests it has read before running any, then
+        // running every ready request before polling it again, writes each batch of responses
+        // in one TLS write (one syscall) instead of one per response. The stream limit bounds
+        // a batch.
         let accepted = tokio::select! {
-            accepted = h2.accept() => accepted,
+            biased;
             Ok(()) = stopping.changed(), if !going_away => {
                 h2.graceful_shutdown();
                 going_away = true;
                 continue;
             }
+            accepted = h2.accept() => accepted,
+            () = poll_fn(|cx| drain(&mut tasks, cx)), if !tasks.is_empty() => continue,
             () = async { if let Some(idle) = idle.as_mut() { idle.await } else { std::future::pending().await } } => {
                 if tasks.is_empty() && !going_away {
                     ctx.shared.count(Counter::IdleTimeouts, 1);
@@ -350,7 +358,6 @@ async fn connection(
                 }
                 continue;
             }
-            Some(()) = tasks.next(), if !tasks.is_empty() => continue,
         };
         let Some(Ok((request, respond))) = accepted else {
             break;
@@ -404,6 +411,23 @@ async fn connection(
     let closed = poll_fn(|cx| h2.poll_closed(cx));
     let finished = async { while tasks.next().await.is_some() {} };
     let _ = tokio::join!(closed, finished);
+}
+
+/// Polls the request futures until none is ready: `Ready` once at least one finished (or the
+/// set emptied), `Pending` (woken when one can go on) otherwise.
+fn drain<F: std::future::Future<Output = ()>>(tasks: &mut FuturesUnordered<F>, cx: &mut Context<'_>) -> Poll<()> {
+    let mut finished = false;
+    while let Poll::Ready(next) = tasks.poll_next_unpin(cx) {
+        finished = true;
+        if next.is_none() {
+            break;
+        }
+    }
+    if finished {
+        Poll::Ready(())
+    } else {
+        Poll::Pending
+    }
 }
 
 /// A request not yet answered: dropped unanswered (connection closed, task aborted), it
