@@ -415,7 +415,10 @@ async fn connection(
 
 /// Polls the request futures until none is ready: `Ready` once at least one finished (or the
 /// set emptied), `Pending` (woken when one can go on) otherwise.
-fn drain<F: std::future::Future<Output = ()>>(tasks: &mut FuturesUnordered<F>, cx: &mut Context<'_>) -> Poll<()> {
+fn drain<F: std::future::Future<Output = ()>>(
+    tasks: &mut FuturesUnordered<F>,
+    cx: &mut Context<'_>,
+) -> Poll<()> {
     let mut finished = false;
     while let Poll::Ready(next) = tasks.poll_next_unpin(cx) {
         finished = true;
@@ -467,7 +470,11 @@ impl Pending {
                 status: None,
                 reason: None,
                 timestamp: None,
-                apns_id: request.headers().get("apns-id").and_then(|id| id.to_str().ok()).map(str::to_owned),
+                apns_id: request
+                    .headers()
+                    .get(&request::APNS_ID)
+                    .and_then(|id| id.to_str().ok())
+                    .map(str::to_owned),
                 unique_id: None,
                 outcome: Http2Outcome::Dropped,
             }
@@ -527,7 +534,7 @@ async fn handle_request(
         Some(reason) => {
             let apns_id = parts
                 .headers
-                .get("apns-id")
+                .get(&request::APNS_ID)
                 .and_then(|id| id.to_str().ok())
                 .filter(|id| request::is_uuid(id));
             let verdict =
@@ -638,8 +645,17 @@ fn uuid(rng: &mut Rng) -> String {
     let (high, low) = (rng.next_u64(), rng.next_u64());
     let high = (high & !0xf000) | 0x4000; // version 4
     let low = (low & !(0xc << 60)) | (0x8 << 60); // variant 10
-    let hex = format!("{high:016x}{low:016x}");
-    format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..])
+    let value = u128::from(high) << 64 | u128::from(low);
+    // One allocation, no formatting machinery: this runs for every response.
+    let mut id = String::with_capacity(36);
+    for i in 0..32 {
+        if matches!(i, 8 | 12 | 16 | 20) {
+            id.push('-');
+        }
+        let nibble = (value >> (124 - 4 * i)) & 0xf;
+        id.push(char::from(b"0123456789abcdef"[nibble as usize]));
+    }
+    id
 }
 
 /// Pauses reading of a connection until a deadline (the stall fault: slow reading).
