@@ -9,6 +9,7 @@
 //! small machine the wall rate is shared between both: the per-CPU-second number is the mock's.
 //!
 //! Run without `--bench` (as `cargo test --all-targets` does) it only checks that it works.
+//! `APNS_BENCH_REQUESTS=<n>` sets the requests per run (for profiling).
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -185,7 +186,11 @@ fn main() {
     let benching = std::env::args().any(|arg| arg == "--bench");
     let pki = TestPki::generate().unwrap();
     let key = ProviderKey::generate().unwrap();
-    let total = if benching { 1_000_000 } else { 2_000 };
+    // APNS_BENCH_REQUESTS shortens (or lengthens) a run, for profiling.
+    let total = std::env::var("APNS_BENCH_REQUESTS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(if benching { 1_000_000 } else { 2_000 });
     if benching {
         // Warm up, not reported.
         run(

@@ -193,7 +193,7 @@ fn common_checks<'a>(
     bundle: &str,
     credentials: impl FnOnce() -> Checked<Credentials<'a>>,
 ) -> Checked<()> {
-    if duplicate_headers(headers, &SINGLE_HEADERS) {
+    if duplicate_headers(headers, SINGLE_HEADERS) {
         return Err(Reason::DUPLICATE_HEADERS);
     }
     let bundles = credentials()?.bundles;

@@ -328,20 +328,28 @@ async fn connection(
     drop(handshake_permit);
     let conn = Arc::new(Conn { number, auth: Mutex::new(auth) });
     // The connection's requests are futures inside this task, not tasks of their own: no
-    // cross-thread wake-ups, and the responses completed in one turn leave in one TLS write.
+    // cross-thread wake-ups, and the responses completed in one turn leave in one TLS write
+    // (see the loop).
     let mut tasks = FuturesUnordered::new();
     let mut sequence = 0u64;
     let mut idle = ctx.idle_timeout.map(|timeout| Box::pin(tokio::time::sleep(timeout)));
     let mut going_away = false;
     let mut stopping = ctx.stopping.clone();
     loop {
+        // Biased, accepting first: h2 writes the responses queued so far on every poll of the
+        // connection, so accepting all the requests it has read before running any, then
+        // running every ready request before polling it again, writes each batch of responses
+        // in one TLS write (one syscall) instead of one per response. The stream limit bounds
+        // a batch.
         let accepted = tokio::select! {
-            accepted = h2.accept() => accepted,
+            biased;
             Ok(()) = stopping.changed(), if !going_away => {
                 h2.graceful_shutdown();
                 going_away = true;
                 continue;
             }
+            accepted = h2.accept() => accepted,
+            () = poll_fn(|cx| drain(&mut tasks, cx)), if !tasks.is_empty() => continue,
             () = async { if let Some(idle) = idle.as_mut() { idle.await } else { std::future::pending().await } } => {
                 if tasks.is_empty() && !going_away {
                     ctx.shared.count(Counter::IdleTimeouts, 1);
@@ -353,7 +361,6 @@ async fn connection(
                 }
                 continue;
             }
-            Some(()) = tasks.next(), if !tasks.is_empty() => continue,
         };
         let Some(Ok((request, respond))) = accepted else {
             break;
@@ -409,6 +416,26 @@ async fn connection(
     let _ = tokio::join!(closed, finished);
 }
 
+/// Polls the request futures until none is ready: `Ready` once at least one finished (or the
+/// set emptied), `Pending` (woken when one can go on) otherwise.
+fn drain<F: std::future::Future<Output = ()>>(
+    tasks: &mut FuturesUnordered<F>,
+    cx: &mut Context<'_>,
+) -> Poll<()> {
+    let mut finished = false;
+    while let Poll::Ready(next) = tasks.poll_next_unpin(cx) {
+        finished = true;
+        if next.is_none() {
+            break;
+        }
+    }
+    if finished {
+        Poll::Ready(())
+    } else {
+        Poll::Pending
+    }
+}
+
 /// A request not yet answered: dropped unanswered (connection closed, task aborted), it
 /// records itself as [`Http2Outcome::Dropped`], so every request has exactly one record.
 struct Pending {
@@ -446,7 +473,11 @@ impl Pending {
                 status: None,
                 reason: None,
                 timestamp: None,
-                apns_id: request.headers().get("apns-id").and_then(|id| id.to_str().ok()).map(str::to_owned),
+                apns_id: request
+                    .headers()
+                    .get(&request::APNS_ID)
+                    .and_then(|id| id.to_str().ok())
+                    .map(str::to_owned),
                 unique_id: None,
                 outcome: Http2Outcome::Dropped,
             }
@@ -506,7 +537,7 @@ async fn handle_request(
         Some(reason) => {
             let apns_id = parts
                 .headers
-                .get("apns-id")
+                .get(&request::APNS_ID)
                 .and_then(|id| id.to_str().ok())
                 .filter(|id| request::is_uuid(id));
             let channel_api = super::channels::is_channel_api(parts.uri.path());
@@ -637,8 +668,17 @@ fn uuid(rng: &mut Rng) -> String {
     let (high, low) = (rng.next_u64(), rng.next_u64());
     let high = (high & !0xf000) | 0x4000; // version 4
     let low = (low & !(0xc << 60)) | (0x8 << 60); // variant 10
-    let hex = format!("{high:016x}{low:016x}");
-    format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..])
+    let value = u128::from(high) << 64 | u128::from(low);
+    // One allocation, no formatting machinery: this runs for every response.
+    let mut id = String::with_capacity(36);
+    for i in 0..32 {
+        if matches!(i, 8 | 12 | 16 | 20) {
+            id.push('-');
+        }
+        let nibble = (value >> (124 - 4 * i)) & 0xf;
+        id.push(char::from(b"0123456789abcdef"[nibble as usize]));
+    }
+    id
 }
 
 /// Pauses reading of a connection until a deadline (the stall fault: slow reading).
