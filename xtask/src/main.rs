@@ -1,6 +1,7 @@
 //! Project automation, run as `cargo xtask <command>`.
 //!
-//! - `ci`: everything CI checks: formatting, clippy, the PyAPNs environment, all tests.
+//! - `ci`: everything CI checks: formatting, clippy, the PyAPNs environment, all tests, and every
+//!   example of the facade run once.
 //! - `fuzz TARGET [--secs N]`: one cargo-fuzz target (nightly if installed, else
 //!   `RUSTC_BOOTSTRAP=1` on stable); `fuzz --list` names the targets.
 //! - `bench [ARGS...]`: the criterion benchmarks of every crate (`cargo bench --workspace`), then
@@ -79,7 +80,26 @@ fn ci() -> Result {
     run(cargo(&root)
         .args(["test", "--workspace"])
         .env("APNS_PYTHON", python)
-        .env("APNS_NODE_MODULES", node_modules))
+        .env("APNS_NODE_MODULES", node_modules))?;
+    examples(&root)
+}
+
+/// Runs every example of the facade (each starts its in-process mock when given no
+/// credentials), so the README's promise that they run is checked, not assumed.
+fn examples(root: &Path) -> Result {
+    let dir = root.join("crates").join("apns").join("examples");
+    let entries =
+        std::fs::read_dir(&dir).map_err(|error| format!("cannot read {}: {error}", dir.display()))?;
+    let mut names: Vec<String> = entries
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .filter_map(|name| name.strip_suffix(".rs").map(str::to_owned))
+        .collect();
+    names.sort();
+    for name in names {
+        eprintln!("xtask: example {name}");
+        run(cargo(root).args(["run", "--quiet", "-p", "apns", "--features", "mock", "--example", &name]))?;
+    }
+    Ok(())
 }
 
 fn fuzz(args: &[String]) -> Result {
