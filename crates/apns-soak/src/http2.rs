@@ -22,9 +22,10 @@ use apns::{
     Report,
 };
 use apns_mock::certs::ProviderKey;
+use apns_mock::http2::Http2Stats;
 use serde::Serialize;
 
-use crate::remote::{Http2Spec, MockSpec, RemoteHttp2Stats, RemoteMock, Stopped};
+use crate::remote::{Http2Spec, MockSpec, RemoteMock, Stopped};
 use crate::soak::{Footprint, Meter, Tokens};
 use crate::{procfs, Error};
 
@@ -158,7 +159,7 @@ pub struct Http2SoakReport {
     /// The client's counters at the end.
     pub client: ClientCounters,
     /// The mock's counters.
-    pub mock: RemoteHttp2Stats,
+    pub mock: Http2Stats,
     /// Requests the mock refused for their provider token.
     pub mock_token_refusals: u64,
     /// CPU time of the mock's process, seconds.

@@ -103,45 +103,6 @@ pub struct Http2Spec {
     pub worker_threads: usize,
 }
 
-/// The HTTP/2 mock's counters (a serialisable copy of [`apns_mock::http2::Http2Stats`]).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[allow(missing_docs)] // the fields of Http2Stats, documented there
-pub struct RemoteHttp2Stats {
-    pub connections: u64,
-    pub handshake_failures: u64,
-    pub requests: u64,
-    pub accepted: u64,
-    pub rejected: u64,
-    pub faults: u64,
-    pub refused_streams: u64,
-    pub dropped: u64,
-    pub goaways: u64,
-    pub connection_drops: u64,
-    pub token_verifications: u64,
-    pub stream_limit_changes: u64,
-    pub stream_limit_violations: u64,
-}
-
-impl From<Http2Stats> for RemoteHttp2Stats {
-    fn from(stats: Http2Stats) -> Self {
-        Self {
-            connections: stats.connections,
-            handshake_failures: stats.handshake_failures,
-            requests: stats.requests,
-            accepted: stats.accepted,
-            rejected: stats.rejected,
-            faults: stats.faults,
-            refused_streams: stats.refused_streams,
-            dropped: stats.dropped,
-            goaways: stats.goaways,
-            connection_drops: stats.connection_drops,
-            token_verifications: stats.token_verifications,
-            stream_limit_changes: stats.stream_limit_changes,
-            stream_limit_violations: stats.stream_limit_violations,
-        }
-    }
-}
-
 impl MockSpec {
     /// A mock without faults, error delay 0, recording off (for benchmarks).
     pub fn plain(server_cert_pem: &str, server_key_pem: &str, client_ca_pem: &str) -> Self {
@@ -182,7 +143,7 @@ pub struct RemoteStats {
     /// The HTTP/2 mock's counters, when it is the one running (`accepted` and `connections`
     /// above are then its).
     #[serde(default)]
-    pub http2: Option<RemoteHttp2Stats>,
+    pub http2: Option<Http2Stats>,
 }
 
 impl From<Http2Stats> for RemoteStats {
@@ -192,7 +153,7 @@ impl From<Http2Stats> for RemoteStats {
             rejected: stats.rejected,
             connections: stats.connections,
             handshake_failures: stats.handshake_failures,
-            http2: Some(stats.into()),
+            http2: Some(stats),
             ..Self::default()
         }
     }

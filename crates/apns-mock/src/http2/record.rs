@@ -115,7 +115,8 @@ impl Http2Record {
 }
 
 /// Counters since the mock started. Read with [`Http2Mock::stats`](super::Http2Mock::stats).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// Serialisable, so a mock in another process can hand them over whole.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub struct Http2Stats {
     /// TCP connections accepted (including those closed by the caps or failing a handshake).
