@@ -68,8 +68,9 @@ pub struct Connection {
     /// A header block waiting for CONTINUATION frames.
     block: Option<PartialBlock>,
     streams: HashMap<u32, Stream, BuildHasherDefault<StreamIdHasher>>,
-    /// Streams with an id whose HEADERS are not yet written, in id order.
-    send_queue: VecDeque<StreamId>,
+    /// Streams with an id whose HEADERS are not yet written, in id order, with their requests
+    /// (the fields are needed only until then; the body waits in the stream).
+    send_queue: VecDeque<(StreamId, Request)>,
     /// Opened streams with body bytes left to write, in the order opened.
     data_queue: VecDeque<StreamId>,
     /// Streams whose HEADERS are written and that have no fate yet.
@@ -254,27 +255,27 @@ impl Connection {
     /// Opens a stream for `request`, or says why not (and gives the request back). Its HEADERS
     /// are written by the next `poll_transmit`, and its body as the flow-control windows allow:
     /// a body larger than the windows waits, it does not fail.
-    pub fn send_request(&mut self, request: Request) -> Result<StreamId, SendError> {
+    pub fn send_request(&mut self, mut request: Request) -> Result<StreamId, SendError> {
         if self.state != State::Open {
-            return Err(SendError::Closing(request));
+            return Err(SendError::Closing(Box::new(request)));
         }
         if self.next_stream_id > StreamId::MAX.get() {
-            return Err(SendError::StreamIdsExhausted(request));
+            return Err(SendError::StreamIdsExhausted(Box::new(request)));
         }
         if self.send_budget() == 0 {
-            return Err(SendError::NoBudget(request));
+            return Err(SendError::NoBudget(Box::new(request)));
         }
         if let Some(limit) = self.peer.max_header_list_size {
             let size = request.header_list_size();
             if size > limit as usize {
-                return Err(SendError::HeaderListTooLarge { request, size, limit });
+                return Err(SendError::HeaderListTooLarge { request: Box::new(request), size, limit });
             }
         }
         let id = StreamId::new(self.next_stream_id);
         self.next_stream_id += 2;
-        let (fields, body) = request.into_parts();
-        self.streams.insert(id.get(), Stream::new(fields, body, self.config.stream_window));
-        self.send_queue.push_back(id);
+        let body = request.take_body();
+        self.streams.insert(id.get(), Stream::new(body, self.config.stream_window));
+        self.send_queue.push_back((id, request));
         Ok(id)
     }
 
@@ -285,7 +286,7 @@ impl Connection {
         if stream.is_opened() {
             self.abort_stream(id, ErrorCode::CANCEL, Abort::Cancelled);
         } else {
-            self.send_queue.retain(|queued| *queued != id);
+            self.send_queue.retain(|(queued, _)| *queued != id);
             self.finish(id, Fate::NotProcessed(NotProcessed::NeverSent));
             self.check_drained();
         }
@@ -422,8 +423,8 @@ impl Connection {
             self.recv_owed = 0;
         }
         while self.active < self.stream_limit() {
-            let Some(id) = self.send_queue.pop_front() else { break };
-            self.write_headers(id, out);
+            let Some((id, request)) = self.send_queue.pop_front() else { break };
+            self.write_headers(id, &request, out);
         }
         self.write_data(out);
         out.len() - start
@@ -769,10 +770,13 @@ impl Connection {
     }
 
     /// Writes a stream's HEADERS (and CONTINUATION if the block exceeds the server's frame size).
-    fn write_headers(&mut self, id: StreamId, out: &mut BytesMut) {
+    fn write_headers(&mut self, id: StreamId, request: &Request, out: &mut BytesMut) {
         let initial_window = i64::from(self.peer.initial_window_size);
         let Some(stream) = self.streams.get_mut(&id.get()) else { return };
-        let Some(fields) = stream.fields.take() else { return };
+        if stream.opened {
+            return;
+        }
+        stream.opened = true;
         let end_stream = stream.body.is_empty();
         stream.send_window = initial_window;
         stream.local_done = end_stream;
@@ -785,8 +789,8 @@ impl Connection {
         let header_at = out.len();
         out.extend_from_slice(&[0; HEADER_LEN]);
         self.encoder.begin_block(out);
-        for (field, indexing) in &fields {
-            self.encoder.encode_field(field.name.as_shared(), field.value.as_shared(), *indexing, out);
+        for (name, value, indexing) in request.fields() {
+            self.encoder.encode_field(name.as_shared(), value.as_shared(), indexing, out);
         }
         let block_len = out.len() - header_at - HEADER_LEN;
         let max = self.peer.max_frame_size as usize;
@@ -874,7 +878,7 @@ impl Connection {
 
     /// Streams that have an id but no HEADERS written: certainly not processed.
     fn fail_queued(&mut self) {
-        while let Some(id) = self.send_queue.pop_front() {
+        while let Some((id, _)) = self.send_queue.pop_front() {
             self.finish(id, Fate::NotProcessed(NotProcessed::NeverSent));
         }
     }

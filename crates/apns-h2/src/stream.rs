@@ -5,15 +5,14 @@ use bytes::{Bytes, BytesMut};
 use crate::event::Malformed;
 use crate::header::{HeaderField, Headers};
 use crate::message::Response;
-use crate::Indexing;
 
 /// Most informational (1xx) responses accepted before the final one.
 const MAX_INFORMATIONAL: u8 = 8;
 
 #[derive(Debug)]
 pub(crate) struct Stream {
-    /// The request's fields until its HEADERS are written (`None` once opened).
-    pub(crate) fields: Option<Vec<(HeaderField, Indexing)>>,
+    /// Whether its HEADERS are written.
+    pub(crate) opened: bool,
     /// Body bytes not yet written.
     pub(crate) body: Bytes,
     /// Whether our END_STREAM is written.
@@ -49,9 +48,9 @@ pub(crate) enum SectionOutcome {
 }
 
 impl Stream {
-    pub(crate) fn new(fields: Vec<(HeaderField, Indexing)>, body: Bytes, recv_window: u32) -> Self {
+    pub(crate) fn new(body: Bytes, recv_window: u32) -> Self {
         Self {
-            fields: Some(fields),
+            opened: false,
             body,
             local_done: false,
             send_window: 0,
@@ -67,7 +66,7 @@ impl Stream {
     }
 
     pub(crate) fn is_opened(&self) -> bool {
-        self.fields.is_none()
+        self.opened
     }
 
     /// Applies a complete header section: response headers, an informational response, or
