@@ -406,7 +406,7 @@ impl ChannelClient {
         if let Some(request) = pending.take() {
             match h2.send_request(request) {
                 Ok(id) => *stream_id = Some(id),
-                Err(apns_h2::SendError::NoBudget(request)) => *pending = Some(request),
+                Err(apns_h2::SendError::NoBudget(request)) => *pending = Some(*request),
                 Err(apns_h2::SendError::Closing(_) | apns_h2::SendError::StreamIdsExhausted(_)) => {
                     return Ok(Some(Fate::NotProcessed(apns_h2::NotProcessed::NeverSent)));
                 }
