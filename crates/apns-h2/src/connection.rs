@@ -254,8 +254,17 @@ impl Connection {
 
     /// Opens a stream for `request`, or says why not (and gives the request back). Its HEADERS
     /// are written by the next `poll_transmit`, and its body as the flow-control windows allow:
-    /// a body larger than the windows waits, it does not fail.
-    pub fn send_request(&mut self, mut request: Request) -> Result<StreamId, SendError> {
+    /// a body larger than the windows waits, it does not fail. Its [`Event::Finished`] carries
+    /// the key 0: see [`send_request_with_key`](Self::send_request_with_key).
+    pub fn send_request(&mut self, request: Request) -> Result<StreamId, SendError> {
+        self.send_request_with_key(request, 0)
+    }
+
+    /// [`send_request`](Self::send_request), with the caller's `key` for the stream (what it
+    /// carries, as the caller names it), handed back in the stream's [`Event::Finished`]: a
+    /// caller that tags its streams needs no map of its own from stream ids to its keys.
+    /// Keys are opaque here and need not be distinct.
+    pub fn send_request_with_key(&mut self, mut request: Request, key: u64) -> Result<StreamId, SendError> {
         if self.state != State::Open {
             return Err(SendError::Closing(Box::new(request)));
         }
@@ -274,9 +283,21 @@ impl Connection {
         let id = StreamId::new(self.next_stream_id);
         self.next_stream_id += 2;
         let body = request.take_body();
-        self.streams.insert(id.get(), Stream::new(body, self.config.stream_window));
+        self.streams.insert(id.get(), Stream::new(body, key, self.config.stream_window));
         self.send_queue.push_back((id, request));
         Ok(id)
+    }
+
+    /// The stream carrying `key` ([`send_request_with_key`](Self::send_request_with_key)) that
+    /// has no fate yet, if any (the lowest id if several do). A linear search over the open
+    /// and queued streams: for rare uses such as a [`cancel`](Self::cancel) by key.
+    pub fn stream_with_key(&self, key: u64) -> Option<StreamId> {
+        self.streams
+            .iter()
+            .filter(|(_, stream)| stream.key == key)
+            .map(|(&id, _)| id)
+            .min()
+            .map(StreamId::new)
     }
 
     /// Gives up on a stream: one not yet written is [`NotProcessed::NeverSent`]; an open one
@@ -789,9 +810,10 @@ impl Connection {
         let header_at = out.len();
         out.extend_from_slice(&[0; HEADER_LEN]);
         self.encoder.begin_block(out);
-        for (name, value, indexing) in request.fields() {
-            self.encoder.encode_field(name.as_shared(), value.as_shared(), indexing, out);
-        }
+        let encoder = &mut self.encoder;
+        request.for_each_field(|name, value, indexing| {
+            encoder.encode_field(name.as_shared(), value.as_shared(), indexing, out)
+        });
         let block_len = out.len() - header_at - HEADER_LEN;
         let max = self.peer.max_frame_size as usize;
         if block_len <= max {
@@ -855,7 +877,7 @@ impl Connection {
             self.active -= 1;
         }
         self.buffered_body -= stream.buffered_body();
-        self.events.push_back(Event::Finished { id, fate });
+        self.events.push_back(Event::Finished { id, key: stream.key, fate });
     }
 
     fn complete(&mut self, id: StreamId) {

@@ -156,6 +156,18 @@ impl Request {
         self.fields().map(|(name, value, _)| name.as_bytes().len() + value.as_bytes().len() + 32).sum()
     }
 
+    /// Calls `f` with every field in the order sent (what [`fields`](Self::fields) yields,
+    /// without its chained iterator: the encoder's loop).
+    pub(crate) fn for_each_field(&self, mut f: impl FnMut(&HeaderName, &HeaderValue, Indexing)) {
+        f(&METHOD, &self.method, Indexing::Incremental);
+        f(&SCHEME, &self.scheme, Indexing::Incremental);
+        f(&AUTHORITY, &self.authority, Indexing::Incremental);
+        f(&PATH, &self.path, self.path_indexing);
+        for (field, indexing) in &self.headers {
+            f(&field.name, &field.value, *indexing);
+        }
+    }
+
     /// Takes the body out (the connection keeps it apart from the fields, which it drops
     /// once the HEADERS are written).
     pub(crate) fn take_body(&mut self) -> Bytes {

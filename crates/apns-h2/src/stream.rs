@@ -13,6 +13,8 @@ const MAX_INFORMATIONAL: u8 = 8;
 pub(crate) struct Stream {
     /// Whether its HEADERS are written.
     pub(crate) opened: bool,
+    /// The caller's key, for its `Event::Finished`.
+    pub(crate) key: u64,
     /// Body bytes not yet written.
     pub(crate) body: Bytes,
     /// Whether our END_STREAM is written.
@@ -48,9 +50,10 @@ pub(crate) enum SectionOutcome {
 }
 
 impl Stream {
-    pub(crate) fn new(body: Bytes, recv_window: u32) -> Self {
+    pub(crate) fn new(body: Bytes, key: u64, recv_window: u32) -> Self {
         Self {
             opened: false,
+            key,
             body,
             local_done: false,
             send_window: 0,

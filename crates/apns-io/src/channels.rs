@@ -419,7 +419,7 @@ impl ChannelClient {
         let mut fate = None;
         while let Some(event) = h2.poll_event() {
             match event {
-                apns_h2::Event::Finished { id, fate: finished } if Some(id) == *stream_id => {
+                apns_h2::Event::Finished { id, fate: finished, .. } if Some(id) == *stream_id => {
                     fate = Some(finished)
                 }
                 apns_h2::Event::Closed(closed) if fate.is_none() && stream_id.is_none() => {

@@ -225,7 +225,7 @@ impl Driver {
         self.events
             .iter()
             .filter_map(|event| match event {
-                Event::Finished { id, fate } => Some((*id, fate.clone())),
+                Event::Finished { id, fate, .. } => Some((*id, fate.clone())),
                 _ => None,
             })
             .collect()
