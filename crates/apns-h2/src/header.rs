@@ -61,11 +61,13 @@ impl HeaderName {
     }
 
     /// The bytes.
+    #[inline]
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }
 
     /// The bytes, shared.
+    #[inline]
     pub fn as_shared(&self) -> &Bytes {
         &self.0
     }
@@ -120,6 +122,7 @@ impl HeaderValue {
     /// scanning it again: for values built per request. Breaking the promise cannot cause
     /// undefined behaviour or a panic in release builds, only a request the server rejects as
     /// malformed; debug builds check it.
+    #[inline]
     pub fn from_trusted(value: Bytes) -> Self {
         debug_assert!(check_value(&value).is_ok(), "HeaderValue::from_trusted given an invalid value");
         Self(value)
@@ -130,11 +133,13 @@ impl HeaderValue {
     }
 
     /// The bytes.
+    #[inline]
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }
 
     /// The bytes, shared.
+    #[inline]
     pub fn as_shared(&self) -> &Bytes {
         &self.0
     }

@@ -59,6 +59,7 @@ impl Request {
     /// A request with `:scheme https`. `:authority` is indexed incrementally (it is the same
     /// for every request of a connection); `:path` is not indexed (it usually carries an
     /// identifier unique to the request: change it with [`path_indexing`](Self::path_indexing)).
+    #[inline]
     pub fn new(method: HeaderValue, authority: HeaderValue, path: HeaderValue) -> Self {
         Self {
             method,
@@ -72,34 +73,40 @@ impl Request {
     }
 
     /// `POST` to `path` at `authority`.
+    #[inline]
     pub fn post(authority: HeaderValue, path: HeaderValue) -> Self {
         Self::new(Self::POST, authority, path)
     }
 
     /// Sets `:scheme` (`https` by default).
+    #[inline]
     pub fn scheme(mut self, scheme: HeaderValue) -> Self {
         self.scheme = scheme;
         self
     }
 
     /// Sets how `:path` is indexed ([`Indexing::WithoutIndexing`] by default).
+    #[inline]
     pub fn path_indexing(mut self, indexing: Indexing) -> Self {
         self.path_indexing = indexing;
         self
     }
 
     /// Appends a header field with its indexing choice.
+    #[inline]
     pub fn header(mut self, name: HeaderName, value: HeaderValue, indexing: Indexing) -> Self {
         self.push_header(name, value, indexing);
         self
     }
 
     /// Appends a header field (by reference, for loops).
+    #[inline]
     pub fn push_header(&mut self, name: HeaderName, value: HeaderValue, indexing: Indexing) {
         self.headers.push((HeaderField { name, value }, indexing));
     }
 
     /// Sets the body (shared: one payload for many requests costs no copy).
+    #[inline]
     pub fn body(mut self, body: Bytes) -> Self {
         self.body = body;
         self
@@ -170,6 +177,7 @@ impl Request {
 
     /// Takes the body out (the connection keeps it apart from the fields, which it drops
     /// once the HEADERS are written).
+    #[inline]
     pub(crate) fn take_body(&mut self) -> Bytes {
         std::mem::take(&mut self.body)
     }
