@@ -68,8 +68,9 @@ pub struct Connection {
     /// A header block waiting for CONTINUATION frames.
     block: Option<PartialBlock>,
     streams: HashMap<u32, Stream, BuildHasherDefault<StreamIdHasher>>,
-    /// Streams with an id whose HEADERS are not yet written, in id order.
-    send_queue: VecDeque<StreamId>,
+    /// Streams with an id whose HEADERS are not yet written, in id order, with their requests
+    /// (the fields are needed only until then; the body waits in the stream).
+    send_queue: VecDeque<(StreamId, Request)>,
     /// Opened streams with body bytes left to write, in the order opened.
     data_queue: VecDeque<StreamId>,
     /// Streams whose HEADERS are written and that have no fate yet.
@@ -253,29 +254,50 @@ impl Connection {
 
     /// Opens a stream for `request`, or says why not (and gives the request back). Its HEADERS
     /// are written by the next `poll_transmit`, and its body as the flow-control windows allow:
-    /// a body larger than the windows waits, it does not fail.
+    /// a body larger than the windows waits, it does not fail. Its [`Event::Finished`] carries
+    /// the key 0: see [`send_request_with_key`](Self::send_request_with_key).
     pub fn send_request(&mut self, request: Request) -> Result<StreamId, SendError> {
+        self.send_request_with_key(request, 0)
+    }
+
+    /// [`send_request`](Self::send_request), with the caller's `key` for the stream (what it
+    /// carries, as the caller names it), handed back in the stream's [`Event::Finished`]: a
+    /// caller that tags its streams needs no map of its own from stream ids to its keys.
+    /// Keys are opaque here and need not be distinct.
+    pub fn send_request_with_key(&mut self, mut request: Request, key: u64) -> Result<StreamId, SendError> {
         if self.state != State::Open {
-            return Err(SendError::Closing(request));
+            return Err(SendError::Closing(Box::new(request)));
         }
         if self.next_stream_id > StreamId::MAX.get() {
-            return Err(SendError::StreamIdsExhausted(request));
+            return Err(SendError::StreamIdsExhausted(Box::new(request)));
         }
         if self.send_budget() == 0 {
-            return Err(SendError::NoBudget(request));
+            return Err(SendError::NoBudget(Box::new(request)));
         }
         if let Some(limit) = self.peer.max_header_list_size {
             let size = request.header_list_size();
             if size > limit as usize {
-                return Err(SendError::HeaderListTooLarge { request, size, limit });
+                return Err(SendError::HeaderListTooLarge { request: Box::new(request), size, limit });
             }
         }
         let id = StreamId::new(self.next_stream_id);
         self.next_stream_id += 2;
-        let (fields, body) = request.into_parts();
-        self.streams.insert(id.get(), Stream::new(fields, body, self.config.stream_window));
-        self.send_queue.push_back(id);
+        let body = request.take_body();
+        self.streams.insert(id.get(), Stream::new(body, key, self.config.stream_window));
+        self.send_queue.push_back((id, request));
         Ok(id)
+    }
+
+    /// The stream carrying `key` ([`send_request_with_key`](Self::send_request_with_key)) that
+    /// has no fate yet, if any (the lowest id if several do). A linear search over the open
+    /// and queued streams: for rare uses such as a [`cancel`](Self::cancel) by key.
+    pub fn stream_with_key(&self, key: u64) -> Option<StreamId> {
+        self.streams
+            .iter()
+            .filter(|(_, stream)| stream.key == key)
+            .map(|(&id, _)| id)
+            .min()
+            .map(StreamId::new)
     }
 
     /// Gives up on a stream: one not yet written is [`NotProcessed::NeverSent`]; an open one
@@ -285,7 +307,7 @@ impl Connection {
         if stream.is_opened() {
             self.abort_stream(id, ErrorCode::CANCEL, Abort::Cancelled);
         } else {
-            self.send_queue.retain(|queued| *queued != id);
+            self.send_queue.retain(|(queued, _)| *queued != id);
             self.finish(id, Fate::NotProcessed(NotProcessed::NeverSent));
             self.check_drained();
         }
@@ -422,8 +444,8 @@ impl Connection {
             self.recv_owed = 0;
         }
         while self.active < self.stream_limit() {
-            let Some(id) = self.send_queue.pop_front() else { break };
-            self.write_headers(id, out);
+            let Some((id, request)) = self.send_queue.pop_front() else { break };
+            self.write_headers(id, &request, out);
         }
         self.write_data(out);
         out.len() - start
@@ -769,10 +791,13 @@ impl Connection {
     }
 
     /// Writes a stream's HEADERS (and CONTINUATION if the block exceeds the server's frame size).
-    fn write_headers(&mut self, id: StreamId, out: &mut BytesMut) {
+    fn write_headers(&mut self, id: StreamId, request: &Request, out: &mut BytesMut) {
         let initial_window = i64::from(self.peer.initial_window_size);
         let Some(stream) = self.streams.get_mut(&id.get()) else { return };
-        let Some(fields) = stream.fields.take() else { return };
+        if stream.opened {
+            return;
+        }
+        stream.opened = true;
         let end_stream = stream.body.is_empty();
         stream.send_window = initial_window;
         stream.local_done = end_stream;
@@ -785,9 +810,10 @@ impl Connection {
         let header_at = out.len();
         out.extend_from_slice(&[0; HEADER_LEN]);
         self.encoder.begin_block(out);
-        for (field, indexing) in &fields {
-            self.encoder.encode_field(field.name.as_shared(), field.value.as_shared(), *indexing, out);
-        }
+        let encoder = &mut self.encoder;
+        request.for_each_field(|name, value, indexing| {
+            encoder.encode_field(name.as_shared(), value.as_shared(), indexing, out)
+        });
         let block_len = out.len() - header_at - HEADER_LEN;
         let max = self.peer.max_frame_size as usize;
         if block_len <= max {
@@ -851,7 +877,7 @@ impl Connection {
             self.active -= 1;
         }
         self.buffered_body -= stream.buffered_body();
-        self.events.push_back(Event::Finished { id, fate });
+        self.events.push_back(Event::Finished { id, key: stream.key, fate });
     }
 
     fn complete(&mut self, id: StreamId) {
@@ -874,7 +900,7 @@ impl Connection {
 
     /// Streams that have an id but no HEADERS written: certainly not processed.
     fn fail_queued(&mut self) {
-        while let Some(id) = self.send_queue.pop_front() {
+        while let Some((id, _)) = self.send_queue.pop_front() {
             self.finish(id, Fate::NotProcessed(NotProcessed::NeverSent));
         }
     }

@@ -183,26 +183,27 @@ impl fmt::Display for Limit {
 }
 
 /// Why [`Connection::send_request`](crate::Connection::send_request) did not open a stream.
-/// The request comes back, untouched.
+/// The request comes back, untouched (boxed: a refusal is rare, and a `Result` this large would
+/// cost every successful call its moves).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SendError {
     /// No stream can be opened now: as many as the server allows (or our own cap) are open or
     /// waiting to open. Try again after a stream finishes or the server raises its limit.
     #[error("no stream budget now")]
-    NoBudget(crate::Request),
+    NoBudget(Box<crate::Request>),
     /// The connection accepts no new stream: GOAWAY was sent or received, or the connection
     /// has closed. Use another connection.
     #[error("the connection is closing or closed")]
-    Closing(crate::Request),
+    Closing(Box<crate::Request>),
     /// Stream identifiers are exhausted (2^31 - 1 reached): replace the connection.
     #[error("stream identifiers are exhausted")]
-    StreamIdsExhausted(crate::Request),
+    StreamIdsExhausted(Box<crate::Request>),
     /// The header list exceeds the server's SETTINGS_MAX_HEADER_LIST_SIZE.
     #[error("the header list ({size} bytes) exceeds the server's limit of {limit}")]
     HeaderListTooLarge {
         /// The request.
-        request: crate::Request,
+        request: Box<crate::Request>,
         /// Its header list size (RFC 9113 section 6.5.2: names, values, 32 per field).
         size: usize,
         /// The server's limit.
@@ -214,8 +215,8 @@ impl SendError {
     /// The request that was not sent.
     pub fn into_request(self) -> crate::Request {
         match self {
-            Self::NoBudget(request) | Self::Closing(request) | Self::StreamIdsExhausted(request) => request,
-            Self::HeaderListTooLarge { request, .. } => request,
+            Self::NoBudget(request) | Self::Closing(request) | Self::StreamIdsExhausted(request) => *request,
+            Self::HeaderListTooLarge { request, .. } => *request,
         }
     }
 }

@@ -21,6 +21,10 @@ pub enum Event {
     Finished {
         /// The stream.
         id: StreamId,
+        /// The caller's key for it, from
+        /// [`send_request_with_key`](crate::Connection::send_request_with_key) (0 from
+        /// `send_request`).
+        key: u64,
         /// What happened to the request.
         fate: Fate,
     },

@@ -61,11 +61,13 @@ impl HeaderName {
     }
 
     /// The bytes.
+    #[inline]
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }
 
     /// The bytes, shared.
+    #[inline]
     pub fn as_shared(&self) -> &Bytes {
         &self.0
     }
@@ -115,16 +117,29 @@ impl HeaderValue {
         }
     }
 
+    /// A value whose bytes the caller's own types already restrict to what [`new`](Self::new)
+    /// accepts (a hex token, a UUID, decimal digits, a validated topic), taken without
+    /// scanning it again: for values built per request. Breaking the promise cannot cause
+    /// undefined behaviour or a panic in release builds, only a request the server rejects as
+    /// malformed; debug builds check it.
+    #[inline]
+    pub fn from_trusted(value: Bytes) -> Self {
+        debug_assert!(check_value(&value).is_ok(), "HeaderValue::from_trusted given an invalid value");
+        Self(value)
+    }
+
     pub(crate) fn from_checked(value: Bytes) -> Self {
         Self(value)
     }
 
     /// The bytes.
+    #[inline]
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }
 
     /// The bytes, shared.
+    #[inline]
     pub fn as_shared(&self) -> &Bytes {
         &self.0
     }

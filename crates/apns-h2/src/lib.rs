@@ -22,7 +22,9 @@
 //!   ([`NotProcessed`]: above GOAWAY's last-stream-id, or never written), or possibly processed
 //!   ([`Fate::ConnectionLost`], [`Fate::Aborted`]). [`Fate::processed`] sums it up as
 //!   [`Processed::Yes`], [`No`](Processed::No) or [`Maybe`](Processed::Maybe). All fates come
-//!   before [`Event::Closed`], the last event.
+//!   before [`Event::Closed`], the last event. A stream opened with
+//!   [`Connection::send_request_with_key`] gets the caller's key back in its `Finished`, so
+//!   the caller needs no map from stream ids to what they carry.
 //! - **A send budget.** [`Connection::send_budget`] is how many streams may be opened now: the
 //!   server's SETTINGS_MAX_CONCURRENT_STREAMS as it changes (APNs announces 1 until a provider
 //!   token is accepted, then about 1,000, and may go back to 1), capped by our own limit and the

@@ -25,10 +25,26 @@ use crate::Indexing;
 /// ```
 #[derive(Debug, Clone)]
 pub struct Request {
-    /// Pseudo-header fields first (`:method`, `:scheme`, `:authority`, `:path`), then the rest.
-    fields: Vec<(HeaderField, Indexing)>,
+    // The pseudo-header fields are known by position: their names are constants, not stored.
+    method: HeaderValue,
+    scheme: HeaderValue,
+    authority: HeaderValue,
+    path: HeaderValue,
+    path_indexing: Indexing,
+    /// The regular header fields, in order.
+    headers: Vec<(HeaderField, Indexing)>,
     body: Bytes,
 }
+
+/// The pseudo-header names, as `fields` lends them.
+static METHOD: HeaderName = HeaderName::METHOD;
+static SCHEME: HeaderName = HeaderName::SCHEME;
+static AUTHORITY: HeaderName = HeaderName::AUTHORITY;
+static PATH: HeaderName = HeaderName::PATH;
+
+/// Regular header fields a request has room for before its list grows (an APNs request has
+/// up to seven).
+const HEADERS_CAPACITY: usize = 7;
 
 impl Request {
     /// `:method` `POST` (indexed: it is in the static table).
@@ -43,76 +59,91 @@ impl Request {
     /// A request with `:scheme https`. `:authority` is indexed incrementally (it is the same
     /// for every request of a connection); `:path` is not indexed (it usually carries an
     /// identifier unique to the request: change it with [`path_indexing`](Self::path_indexing)).
+    #[inline]
     pub fn new(method: HeaderValue, authority: HeaderValue, path: HeaderValue) -> Self {
-        let mut fields = Vec::with_capacity(10);
-        fields.push((HeaderField { name: HeaderName::METHOD, value: method }, Indexing::Incremental));
-        fields.push((HeaderField { name: HeaderName::SCHEME, value: Self::HTTPS }, Indexing::Incremental));
-        fields.push((HeaderField { name: HeaderName::AUTHORITY, value: authority }, Indexing::Incremental));
-        fields.push((HeaderField { name: HeaderName::PATH, value: path }, Indexing::WithoutIndexing));
-        Self { fields, body: Bytes::new() }
+        Self {
+            method,
+            scheme: Self::HTTPS,
+            authority,
+            path,
+            path_indexing: Indexing::WithoutIndexing,
+            headers: Vec::with_capacity(HEADERS_CAPACITY),
+            body: Bytes::new(),
+        }
     }
 
     /// `POST` to `path` at `authority`.
+    #[inline]
     pub fn post(authority: HeaderValue, path: HeaderValue) -> Self {
         Self::new(Self::POST, authority, path)
     }
 
     /// Sets `:scheme` (`https` by default).
+    #[inline]
     pub fn scheme(mut self, scheme: HeaderValue) -> Self {
-        if let Some((field, _)) = self.fields.get_mut(1) {
-            field.value = scheme;
-        }
+        self.scheme = scheme;
         self
     }
 
     /// Sets how `:path` is indexed ([`Indexing::WithoutIndexing`] by default).
+    #[inline]
     pub fn path_indexing(mut self, indexing: Indexing) -> Self {
-        if let Some((_, path)) = self.fields.get_mut(3) {
-            *path = indexing;
-        }
+        self.path_indexing = indexing;
         self
     }
 
     /// Appends a header field with its indexing choice.
+    #[inline]
     pub fn header(mut self, name: HeaderName, value: HeaderValue, indexing: Indexing) -> Self {
         self.push_header(name, value, indexing);
         self
     }
 
     /// Appends a header field (by reference, for loops).
+    #[inline]
     pub fn push_header(&mut self, name: HeaderName, value: HeaderValue, indexing: Indexing) {
-        self.fields.push((HeaderField { name, value }, indexing));
+        self.headers.push((HeaderField { name, value }, indexing));
     }
 
     /// Sets the body (shared: one payload for many requests costs no copy).
+    #[inline]
     pub fn body(mut self, body: Bytes) -> Self {
         self.body = body;
         self
     }
 
-    /// Every field in the order sent, pseudo-headers first.
-    pub fn fields(&self) -> impl Iterator<Item = &(HeaderField, Indexing)> {
-        self.fields.iter()
+    /// Every field in the order sent, pseudo-headers first (`:method`, `:scheme`,
+    /// `:authority`, `:path`), each with its indexing.
+    pub fn fields(&self) -> impl Iterator<Item = (&HeaderName, &HeaderValue, Indexing)> {
+        let pseudo = [
+            (&METHOD, &self.method, Indexing::Incremental),
+            (&SCHEME, &self.scheme, Indexing::Incremental),
+            (&AUTHORITY, &self.authority, Indexing::Incremental),
+            (&PATH, &self.path, self.path_indexing),
+        ];
+        pseudo
+            .into_iter()
+            .chain(self.headers.iter().map(|(field, indexing)| (&field.name, &field.value, *indexing)))
     }
 
     /// The `:method`.
     pub fn method(&self) -> &HeaderValue {
-        &self.fields[0].0.value
+        &self.method
     }
 
     /// The `:authority`.
     pub fn authority(&self) -> &HeaderValue {
-        &self.fields[2].0.value
+        &self.authority
     }
 
     /// The `:path`.
     pub fn path(&self) -> &HeaderValue {
-        &self.fields[3].0.value
+        &self.path
     }
 
     /// The regular (not pseudo-) header fields, in order, with their indexing.
     pub fn headers(&self) -> impl Iterator<Item = &(HeaderField, Indexing)> {
-        self.fields.iter().skip(4)
+        self.headers.iter()
     }
 
     /// The value of the first regular header field called `name` (lowercase).
@@ -129,11 +160,26 @@ impl Request {
 
     /// The header list size (RFC 9113 section 6.5.2), as `SETTINGS_MAX_HEADER_LIST_SIZE` counts.
     pub fn header_list_size(&self) -> usize {
-        self.fields.iter().map(|(field, _)| field.list_size()).sum()
+        self.fields().map(|(name, value, _)| name.as_bytes().len() + value.as_bytes().len() + 32).sum()
     }
 
-    pub(crate) fn into_parts(self) -> (Vec<(HeaderField, Indexing)>, Bytes) {
-        (self.fields, self.body)
+    /// Calls `f` with every field in the order sent (what [`fields`](Self::fields) yields,
+    /// without its chained iterator: the encoder's loop).
+    pub(crate) fn for_each_field(&self, mut f: impl FnMut(&HeaderName, &HeaderValue, Indexing)) {
+        f(&METHOD, &self.method, Indexing::Incremental);
+        f(&SCHEME, &self.scheme, Indexing::Incremental);
+        f(&AUTHORITY, &self.authority, Indexing::Incremental);
+        f(&PATH, &self.path, self.path_indexing);
+        for (field, indexing) in &self.headers {
+            f(&field.name, &field.value, *indexing);
+        }
+    }
+
+    /// Takes the body out (the connection keeps it apart from the fields, which it drops
+    /// once the HEADERS are written).
+    #[inline]
+    pub(crate) fn take_body(&mut self) -> Bytes {
+        std::mem::take(&mut self.body)
     }
 }
 

@@ -5,15 +5,16 @@ use bytes::{Bytes, BytesMut};
 use crate::event::Malformed;
 use crate::header::{HeaderField, Headers};
 use crate::message::Response;
-use crate::Indexing;
 
 /// Most informational (1xx) responses accepted before the final one.
 const MAX_INFORMATIONAL: u8 = 8;
 
 #[derive(Debug)]
 pub(crate) struct Stream {
-    /// The request's fields until its HEADERS are written (`None` once opened).
-    pub(crate) fields: Option<Vec<(HeaderField, Indexing)>>,
+    /// Whether its HEADERS are written.
+    pub(crate) opened: bool,
+    /// The caller's key, for its `Event::Finished`.
+    pub(crate) key: u64,
     /// Body bytes not yet written.
     pub(crate) body: Bytes,
     /// Whether our END_STREAM is written.
@@ -49,9 +50,10 @@ pub(crate) enum SectionOutcome {
 }
 
 impl Stream {
-    pub(crate) fn new(fields: Vec<(HeaderField, Indexing)>, body: Bytes, recv_window: u32) -> Self {
+    pub(crate) fn new(body: Bytes, key: u64, recv_window: u32) -> Self {
         Self {
-            fields: Some(fields),
+            opened: false,
+            key,
             body,
             local_done: false,
             send_window: 0,
@@ -67,7 +69,7 @@ impl Stream {
     }
 
     pub(crate) fn is_opened(&self) -> bool {
-        self.fields.is_none()
+        self.opened
     }
 
     /// Applies a complete header section: response headers, an informational response, or

@@ -406,7 +406,7 @@ impl ChannelClient {
         if let Some(request) = pending.take() {
             match h2.send_request(request) {
                 Ok(id) => *stream_id = Some(id),
-                Err(apns_h2::SendError::NoBudget(request)) => *pending = Some(request),
+                Err(apns_h2::SendError::NoBudget(request)) => *pending = Some(*request),
                 Err(apns_h2::SendError::Closing(_) | apns_h2::SendError::StreamIdsExhausted(_)) => {
                     return Ok(Some(Fate::NotProcessed(apns_h2::NotProcessed::NeverSent)));
                 }
@@ -419,7 +419,7 @@ impl ChannelClient {
         let mut fate = None;
         while let Some(event) = h2.poll_event() {
             match event {
-                apns_h2::Event::Finished { id, fate: finished } if Some(id) == *stream_id => {
+                apns_h2::Event::Finished { id, fate: finished, .. } if Some(id) == *stream_id => {
                     fate = Some(finished)
                 }
                 apns_h2::Event::Closed(closed) if fate.is_none() && stream_id.is_none() => {

@@ -99,7 +99,7 @@ fn every_split_point_gives_the_same_events() {
     let fates: BTreeMap<_, _> = whole
         .iter()
         .filter_map(|event| match event {
-            Event::Finished { id, fate } => Some((id.get(), fate.clone())),
+            Event::Finished { id, fate, .. } => Some((id.get(), fate.clone())),
             _ => None,
         })
         .collect();

@@ -603,6 +603,52 @@ fn transport_close_ends_everything_once() {
 }
 
 #[test]
+fn every_fate_carries_its_streams_key_once_even_on_close() {
+    // The caller keeps no map of its own: each key comes back exactly once, with its stream's
+    // fate, whether answered, reset, cancelled by key, never written, or lost on close.
+    let mut sim = Sim::connected(&[(MAX_STREAMS, 4)]);
+    let send = |sim: &mut Sim, key: u64| {
+        sim.client.send_request_with_key(apns_request(key as u32, small_body()), key).unwrap()
+    };
+    let answered = send(&mut sim, 10);
+    let reset = send(&mut sim, 11);
+    let cancelled = send(&mut sim, 12);
+    let lost = send(&mut sim, 13);
+    sim.drive();
+    assert_eq!(sim.client.stream_with_key(12), Some(cancelled));
+    assert_eq!(sim.client.stream_with_key(99), None);
+    sim.server.respond(answered, 200, &[], b"");
+    sim.server.reset(reset, ErrorCode::REFUSED_STREAM);
+    sim.drive();
+    assert!(sim.client.cancel(cancelled));
+    // Not written before the close: never sent.
+    let queued = send(&mut sim, 14);
+    sim.client.handle_close();
+    sim.drive();
+    let keys: Vec<(StreamId, u64)> = sim
+        .events
+        .iter()
+        .filter_map(|event| match event {
+            Event::Finished { id, key, .. } => Some((*id, *key)),
+            _ => None,
+        })
+        .collect();
+    let mut sorted = keys.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, [(answered, 10), (reset, 11), (cancelled, 12), (lost, 13), (queued, 14)]);
+    assert!(matches!(sim.events.last(), Some(Event::Closed(_))), "every fate comes before Closed");
+    assert_eq!(sim.fate(queued), Fate::NotProcessed(NotProcessed::NeverSent));
+    assert_eq!(sim.fate(lost), Fate::ConnectionLost(ConnectionEnd::TransportClosed));
+    assert_eq!(sim.client.stream_with_key(13), None, "no stream is left after close");
+    // `send_request` tags with 0.
+    let mut sim = Sim::connected(&[(MAX_STREAMS, 1)]);
+    let plain = sim.send(apns_request(0, small_body()));
+    sim.client.handle_close();
+    sim.drive();
+    assert!(sim.events.iter().any(|e| matches!(e, Event::Finished { id, key: 0, .. } if *id == plain)));
+}
+
+#[test]
 fn shutdown_and_cancel() {
     let mut sim = Sim::connected(&[(MAX_STREAMS, 2)]);
     let a = sim.send(apns_request(0, small_body()));

@@ -96,7 +96,7 @@ impl Sim {
     pub(crate) fn fates(&self) -> BTreeMap<StreamId, Fate> {
         let mut fates = BTreeMap::new();
         for event in &self.events {
-            if let Event::Finished { id, fate } = event {
+            if let Event::Finished { id, fate, .. } = event {
                 assert!(fates.insert(*id, fate.clone()).is_none(), "stream {id} has two fates");
             }
         }

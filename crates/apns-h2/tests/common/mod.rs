@@ -200,7 +200,7 @@ impl Driver {
                 match self.connection.send_request(request) {
                     Ok(id) => ids.push(id),
                     Err(apns_h2::SendError::NoBudget(request)) => {
-                        requests.push(request);
+                        requests.push(*request);
                         break;
                     }
                     Err(error) => panic!("send_request: {error}"),
@@ -225,7 +225,7 @@ impl Driver {
         self.events
             .iter()
             .filter_map(|event| match event {
-                Event::Finished { id, fate } => Some((*id, fate.clone())),
+                Event::Finished { id, fate, .. } => Some((*id, fate.clone())),
                 _ => None,
             })
             .collect()

@@ -7,7 +7,7 @@
 //! moves bytes and events:
 //!
 //! ```text
-//!  socket ⇄ rustls ⇄ plaintext ⇄ apns_h2::Connection ⇄ (StreamId ↔ key) ⇄ Dispatch
+//!  socket ⇄ rustls ⇄ plaintext ⇄ apns_h2::Connection (each stream tagged with its key) ⇄ Dispatch
 //!                                  events: Settings → handle_budget, Finished → handle_fate,
 //!                                  GoAway → handle_goaway, PingAcknowledged → handle_ping_ack,
 //!                                  Closed → handle_closed
@@ -77,8 +77,9 @@ pub(crate) enum Loss {
 pub(crate) trait Dispatch: Kinds {
     /// What the machine tells the user: the one event stream.
     type Event: Send;
-    /// Which notification a stream carries.
-    type Key: Copy + PartialEq;
+    /// Which notification a stream carries: apns-h2 carries it with the stream (as a `u64`)
+    /// and hands it back with the stream's fate, so the loop keeps no map of its own.
+    type Key: Copy + PartialEq + Into<u64> + From<u64>;
 
     /// Hands an item in; gives it back if there is no room.
     fn send(&mut self, now: Instant, item: Self::Item) -> Result<(), Self::Item>;
@@ -143,12 +144,10 @@ pub(crate) struct Http2Shell<D: Dispatch> {
 pub(crate) type EventHandler<E> = Box<dyn FnMut(&E) + Send>;
 
 /// One connection of the pool.
-struct Conn<K> {
+struct Conn {
     stream: Option<TlsStream>,
     /// Once TLS is established with ALPN `h2`.
     h2: Option<apns_h2::Connection>,
-    /// Which notification each open stream carries.
-    keys: HashMap<u32, K>,
     /// The connect (TCP + TLS) deadline, until established.
     deadline: Option<Instant>,
     /// Plaintext handed out by apns_h2 and not yet taken by rustls.
@@ -162,12 +161,11 @@ struct Conn<K> {
     opened_at: Instant,
 }
 
-impl<K> Conn<K> {
+impl Conn {
     fn new(now: Instant, connect_timeout: Duration) -> Self {
         Self {
             stream: None,
             h2: None,
-            keys: HashMap::new(),
             deadline: Some(now + connect_timeout),
             pending: BytesMut::new(),
             received: Vec::new(),
@@ -203,7 +201,7 @@ pub(super) struct Engine<D: Dispatch> {
     shared: Arc<Shared<D>>,
     config: Http2Shell<D>,
     dispatch: D,
-    conns: HashMap<ConnId, Conn<D::Key>>,
+    conns: HashMap<ConnId, Conn>,
     resolver: Resolver<ConnId>,
     outcomes: Option<Arc<OutcomeQueue<D::Outcome>>>,
     closing: Option<Closing<D::Item>>,
@@ -476,10 +474,9 @@ impl<D: Dispatch> Engine<D> {
             ConnCommand::Cancel(id, key) => {
                 let Some(conn) = self.conns.get_mut(&id) else { return };
                 let Some(h2) = &mut conn.h2 else { return };
-                // Rare: a linear search keeps the hot path to one map.
-                let stream = conn.keys.iter().find(|(_, k)| **k == key).map(|(s, _)| *s);
-                if let Some(stream) = stream {
-                    h2.cancel(apns_h2::StreamId::new(stream));
+                // Rare: a linear search keeps the hot path to apns-h2's one map.
+                if let Some(stream) = h2.stream_with_key(key.into()) {
+                    h2.cancel(stream);
                     conn.ready = true;
                 }
             }
@@ -510,11 +507,8 @@ impl<D: Dispatch> Engine<D> {
         let mut fed = false;
         while h2.send_budget() > 0 {
             let Some((key, request)) = self.dispatch.poll_request(now, id) else { break };
-            match h2.send_request(request) {
-                Ok(stream) => {
-                    conn.keys.insert(stream.get(), key);
-                    fed = true;
-                }
+            match h2.send_request_with_key(request, key.into()) {
+                Ok(_) => fed = true,
                 Err(error) => {
                     // Not expected within the budget; the machine learns it as a fate.
                     let fate = Fate::NotProcessed(apns_h2::NotProcessed::NeverSent);
@@ -604,14 +598,12 @@ impl<D: Dispatch> Engine<D> {
                     let limit = settings.max_concurrent_streams.unwrap_or(u32::MAX);
                     self.dispatch.handle_stream_limit(now, id, limit);
                 }
-                H2Event::Finished { id: stream, fate } => {
+                H2Event::Finished { id: stream, key, fate } => {
                     if matches!(fate, Fate::Reset(apns_h2::ErrorCode::REFUSED_STREAM)) {
                         conn.refused += 1;
                         debug!(conn = id, stream = stream.get(), "stream refused");
                     }
-                    if let Some(key) = conn.keys.remove(&stream.get()) {
-                        self.dispatch.handle_fate(now, id, key, &fate);
-                    }
+                    self.dispatch.handle_fate(now, id, D::Key::from(key), &fate);
                 }
                 H2Event::GoAway(goaway) => {
                     info!(
@@ -690,11 +682,16 @@ impl<D: Dispatch> Engine<D> {
                 stream.abort(self.poll.registry());
             }
         }
-        // Streams the connection never reported (it was dropped before establishment or by a
-        // bug) still get a fate: nothing is lost silently.
-        for (_, key) in conn.keys.drain() {
-            let fate = Fate::ConnectionLost(apns_h2::ConnectionEnd::TransportClosed);
-            self.dispatch.handle_fate(now, id, key, &fate);
+        // Streams the connection has not reported yet (a path that drops it before its
+        // `Closed`) still get a fate: apns-h2 gives every one of them its fate, with its key,
+        // on close. Nothing is lost silently.
+        if let Some(h2) = &mut conn.h2 {
+            h2.handle_close();
+            while let Some(event) = h2.poll_event() {
+                if let H2Event::Finished { key, fate, .. } = event {
+                    self.dispatch.handle_fate(now, id, D::Key::from(key), &fate);
+                }
+            }
         }
         let lived_ms = now.saturating_duration_since(conn.opened_at).as_millis() as u64;
         info!(conn = id, lived_ms, refused_streams = conn.refused, loss = ?loss, "connection closed");

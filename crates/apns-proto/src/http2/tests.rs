@@ -41,7 +41,7 @@ fn apples_sample_request() {
     assert_eq!(request.method().as_bytes(), b"POST");
     assert_eq!(request.authority(), &AUTHORITY);
     assert_eq!(request.path().as_bytes(), format!("/3/device/{TOKEN}").as_bytes());
-    let path_indexing = request.fields().nth(3).map(|(_, indexing)| *indexing);
+    let path_indexing = request.fields().nth(3).map(|(_, _, indexing)| indexing);
     assert_eq!(path_indexing, Some(Indexing::WithoutIndexing));
     let expected: [(&str, &[u8], Indexing); 6] = [
         ("authorization", b"bearer eyAia2lkIjogIjhZTDNHM1JSWDciIH0.e30.sig", Indexing::Incremental),

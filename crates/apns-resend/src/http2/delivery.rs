@@ -462,16 +462,18 @@ impl<U> Delivery<U> {
         };
         let timeout = self.config.response_timeout;
         let generation = self.token_generation;
-        let authority = self.config.authority.clone();
         let entry = self.entry_mut(key)?;
         entry.state = State::InFlight(conn);
         entry.attempts += 1;
         entry.cancelled = false;
         entry.token = generation;
         let attempt = entry.attempts;
+        // Borrowed again, shared this time, so that the authority is lent, not cloned.
+        let entry = self.entry(key)?;
+        let authority = &self.config.authority;
         let request = match &entry.item.notification {
-            Notification::Device(notification) => notification.request(&authority, authorization.as_ref()),
-            Notification::Broadcast(notification) => notification.request(&authority, authorization.as_ref()),
+            Notification::Device(notification) => notification.request(authority, authorization.as_ref()),
+            Notification::Broadcast(notification) => notification.request(authority, authorization.as_ref()),
         };
         let c = &mut self.conns[index];
         c.in_flight += 1;

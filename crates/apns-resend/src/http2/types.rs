@@ -26,6 +26,23 @@ pub struct StreamKey {
     pub(crate) generation: u32,
 }
 
+/// A key as one number, for a transport that carries it with its stream
+/// (`apns_h2::Connection::send_request_with_key`).
+impl From<StreamKey> for u64 {
+    fn from(key: StreamKey) -> Self {
+        (u64::from(key.generation) << 32) | u64::from(key.slot)
+    }
+}
+
+/// The key a transport hands back. Any number makes a key; one that names no notification in
+/// flight on that connection is ignored, as a stale key is.
+impl From<u64> for StreamKey {
+    fn from(key: u64) -> Self {
+        // The low and high halves, as `From<StreamKey> for u64` packs them.
+        Self { slot: key as u32, generation: (key >> 32) as u32 }
+    }
+}
+
 /// What to deliver: a device notification or a broadcast.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -338,4 +355,19 @@ pub struct Stats {
     pub connect_failures: u64,
     /// PINGs asked for.
     pub pings: u64,
+}
+
+#[cfg(test)]
+mod key_tests {
+    use super::StreamKey;
+
+    proptest::proptest! {
+        /// A key survives the trip through a transport's `u64`, and every `u64` is one key.
+        #[test]
+        fn stream_keys_round_trip_through_u64(slot in proptest::prelude::any::<u32>(), generation in proptest::prelude::any::<u32>(), raw in proptest::prelude::any::<u64>()) {
+            let key = StreamKey { slot, generation };
+            proptest::prop_assert_eq!(StreamKey::from(u64::from(key)), key);
+            proptest::prop_assert_eq!(u64::from(StreamKey::from(raw)), raw);
+        }
+    }
 }
