@@ -387,13 +387,15 @@ impl<U: Clone + Send> Dispatch for Gateway<U> {
     }
 
     fn poll_event(&mut self) -> Option<Event<U>> {
-        let event = self.0.poll_event()?;
+        // The machine's own `Option` is returned as it is (no `?` and rewrap): no copy of the
+        // report.
+        let event = self.0.poll_event();
         match &event {
-            Event::TokenRefreshed => info!("new provider token in use"),
-            Event::Halted { reason } => warn!(?reason, "the gateway halted: what is queued fails"),
-            Event::Unreachable => warn!("the gateway is unreachable: what is queued fails"),
+            Some(Event::TokenRefreshed) => info!("new provider token in use"),
+            Some(Event::Halted { reason }) => warn!(?reason, "the gateway halted: what is queued fails"),
+            Some(Event::Unreachable) => warn!("the gateway is unreachable: what is queued fails"),
             _ => {}
         }
-        Some(event)
+        event
     }
 }
