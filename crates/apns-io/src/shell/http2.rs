@@ -90,9 +90,10 @@ pub(crate) trait Dispatch: Kinds {
     }
     /// Counters since creation.
     fn stats(&self) -> Self::Stats;
-    /// The outcome an event reports, taken out of it (never cloned: the handler sees the
-    /// event first, by reference), or the event back.
-    fn into_outcome(event: Self::Event) -> Result<Self::Outcome, Self::Event>;
+    /// Moves the outcome an event reports, if it reports one, straight onto `outcomes` (never
+    /// cloned: the handler sees the event first, by reference; no intermediate `Result` to
+    /// copy the large report through). Whether it did.
+    fn push_outcome(event: Self::Event, outcomes: &mut VecDeque<Self::Outcome>) -> bool;
     /// Graceful close: finish what was handed in, then close every connection.
     fn close(&mut self, now: Instant);
     /// Fail everything unsettled at once and close every connection.
@@ -747,11 +748,8 @@ impl<D: Dispatch> Engine<D> {
                 handler(&event);
             }
             // The handler only looked: the outcome moves to the queue, never copied.
-            if self.outcomes.is_some() {
-                if let Ok(outcome) = D::into_outcome(event) {
-                    room = room.saturating_sub(1);
-                    self.batch.push_back(outcome);
-                }
+            if self.outcomes.is_some() && D::push_outcome(event, &mut self.batch) {
+                room = room.saturating_sub(1);
             }
         }
         if let Some(queue) = &self.outcomes {
