@@ -159,13 +159,16 @@ fn run(label: &str, addr: SocketAddr, pki: &TestPki, n: u64) {
     println!("  CPU by thread since the start: {}", others.join(", "));
     println!(
         "{label}: {n} notifications, {accepted} accepted, {:.2} s wall: {:.0} notifications/s; loop thread \
-         {:.2} CPU-s ({:.2} system): {:.0} notifications per CPU-second; {:.0} bytes written per notification",
+         {:.2} CPU-s ({:.2} system): {:.0} notifications per CPU-second; {:.0} bytes written per notification; \
+         {} connections, {} GOAWAYs",
         wall.as_secs_f64(),
         n as f64 / wall.as_secs_f64(),
         cpu.as_secs_f64(),
         system.as_secs_f64(),
         n as f64 / cpu.as_secs_f64().max(1e-9),
         counters.bytes_written as f64 / n as f64,
+        counters.delivery.connects,
+        counters.delivery.goaways,
     );
     assert_eq!(accepted, n);
 }

@@ -35,6 +35,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+use std::collections::VecDeque;
 use std::ops::AddAssign;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -312,10 +313,16 @@ impl<U: Clone + Send> Dispatch for Gateway<U> {
         Published(self.0.stats())
     }
 
-    fn into_outcome(event: Event<U>) -> Result<Report<U>, Event<U>> {
+    // Inlined, the report moves from the event the loop holds straight into the queue: called
+    // out of line, the event is copied into the call first.
+    #[inline(always)]
+    fn push_outcome(event: Event<U>, outcomes: &mut VecDeque<Report<U>>) -> bool {
         match event {
-            Event::Finished(report) => Ok(report),
-            other => Err(other),
+            Event::Finished(report) => {
+                outcomes.push_back(report);
+                true
+            }
+            _ => false,
         }
     }
 
@@ -387,13 +394,15 @@ impl<U: Clone + Send> Dispatch for Gateway<U> {
     }
 
     fn poll_event(&mut self) -> Option<Event<U>> {
-        let event = self.0.poll_event()?;
+        // The machine's own `Option` is returned as it is (no `?` and rewrap): no copy of the
+        // report.
+        let event = self.0.poll_event();
         match &event {
-            Event::TokenRefreshed => info!("new provider token in use"),
-            Event::Halted { reason } => warn!(?reason, "the gateway halted: what is queued fails"),
-            Event::Unreachable => warn!("the gateway is unreachable: what is queued fails"),
+            Some(Event::TokenRefreshed) => info!("new provider token in use"),
+            Some(Event::Halted { reason }) => warn!(?reason, "the gateway halted: what is queued fails"),
+            Some(Event::Unreachable) => warn!("the gateway is unreachable: what is queued fails"),
             _ => {}
         }
-        Some(event)
+        event
     }
 }

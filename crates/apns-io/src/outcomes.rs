@@ -32,6 +32,9 @@ struct State<T> {
     detached: bool,
     /// The loop found the queue full and waits to be woken by a read.
     loop_waiting: bool,
+    /// Readers blocked on `readable`: the loop signals it only for them (a notify is a system
+    /// call even when nobody waits).
+    readers_waiting: usize,
 }
 
 impl<T> OutcomeQueue<T> {
@@ -42,6 +45,7 @@ impl<T> OutcomeQueue<T> {
             ended: false,
             detached: false,
             loop_waiting: false,
+            readers_waiting: 0,
         };
         Arc::new(Self { state: Mutex::new(state), readable: Condvar::new(), waker })
     }
@@ -72,7 +76,7 @@ impl<T> OutcomeQueue<T> {
         }
         let before = state.items.len();
         state.items.extend(items);
-        if state.items.len() > before {
+        if state.items.len() > before && state.readers_waiting > 0 {
             drop(state);
             self.readable.notify_all();
         }
@@ -94,8 +98,10 @@ impl<T> OutcomeQueue<T> {
         } else {
             state.items.extend(items.drain(..));
         }
-        drop(state);
-        self.readable.notify_all();
+        if state.readers_waiting > 0 {
+            drop(state);
+            self.readable.notify_all();
+        }
     }
 
     /// Lifts the bound (at close, what is left is delivered whole).
@@ -127,13 +133,18 @@ impl<T> OutcomeQueue<T> {
             if state.ended {
                 return None;
             }
-            state = match deadline {
+            let left = match deadline {
+                None => None,
+                Some(deadline) => Some(deadline.checked_duration_since(Instant::now())?),
+            };
+            state.readers_waiting += 1;
+            state = match left {
                 None => self.readable.wait(state).unwrap_or_else(PoisonError::into_inner),
-                Some(deadline) => {
-                    let left = deadline.checked_duration_since(Instant::now())?;
+                Some(left) => {
                     self.readable.wait_timeout(state, left).unwrap_or_else(PoisonError::into_inner).0
                 }
             };
+            state.readers_waiting -= 1;
         }
     }
 

@@ -2,9 +2,11 @@
 //!
 //! Registered once for both readable and writable readiness (mio is edge-triggered, so an idle
 //! connection produces no events and costs nothing). Reads and writes are drained to
-//! `WouldBlock`, as mio's "Draining readiness" asks.
+//! `WouldBlock`, as mio's "Draining readiness" asks, or (reads, on request) to a short read,
+//! which on Linux's epoll means the socket was drained (tokio relies on it too): data arriving
+//! later raises a new readable event.
 
-use std::io::{self, BufRead, Write};
+use std::io::{self, BufRead, Read, Write};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -23,6 +25,20 @@ pub(crate) enum ReadStatus {
     Open,
     /// The peer closed the connection (TCP FIN or TLS close_notify).
     Closed,
+}
+
+/// The socket as rustls reads it, noting whether a read returned less than asked for.
+struct DrainingReader<'a> {
+    sock: &'a mut TcpStream,
+    drained: bool,
+}
+
+impl Read for DrainingReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.sock.read(buf)?;
+        self.drained = n < buf.len();
+        Ok(n)
+    }
 }
 
 /// A TLS client connection over a non-blocking socket.
@@ -115,22 +131,38 @@ impl TlsStream {
     /// Reads everything the socket has, decrypts it and appends the plaintext to `out`. On
     /// `Err`, `out` still holds what was decrypted before the error.
     pub(crate) fn read(&mut self, out: &mut Vec<u8>) -> Result<ReadStatus, ConnectError> {
-        self.read_with(|plaintext| out.extend_from_slice(plaintext))
+        self.read_with(false, |plaintext| out.extend_from_slice(plaintext))
     }
 
     /// Reads everything the socket has, decrypts it and hands the plaintext to `consume` as
     /// rustls holds it (one call per record or so), without a copy. On `Err`, `consume` has
-    /// had what was decrypted before the error.
-    pub(crate) fn read_with(&mut self, mut consume: impl FnMut(&[u8])) -> Result<ReadStatus, ConnectError> {
+    /// had what was decrypted before the error. `Ok(ReadStatus::Open)` means the socket was
+    /// drained: nothing more to read until its next readable event.
+    ///
+    /// With `until_short_read`, a read that returns less than asked for ends it: the socket
+    /// was empty then (no `WouldBlock` read to learn it). Only for a caller that knows no close
+    /// was reported since the last read: a FIN already queued behind the bytes raises no new
+    /// event, so then it must read on to `WouldBlock` or the end.
+    pub(crate) fn read_with(
+        &mut self,
+        until_short_read: bool,
+        mut consume: impl FnMut(&[u8]),
+    ) -> Result<ReadStatus, ConnectError> {
         if !self.tcp_connected {
             return Ok(ReadStatus::Open);
         }
         let mut status = ReadStatus::Open;
         loop {
             let mut would_block = false;
-            match self.tls.read_tls(&mut self.sock) {
+            let mut sock = DrainingReader { sock: &mut self.sock, drained: false };
+            match self.tls.read_tls(&mut sock) {
                 Ok(0) => status = ReadStatus::Closed,
-                Ok(n) => self.bytes_in += n as u64,
+                Ok(n) => {
+                    self.bytes_in += n as u64;
+                    // Less than rustls asked for: the socket is empty, and asking again would
+                    // only return `WouldBlock` (one system call more per read).
+                    would_block = until_short_read && sock.drained;
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => would_block = true,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => status = ReadStatus::Closed,

@@ -91,9 +91,10 @@ pub(crate) trait Dispatch: Kinds {
     }
     /// Counters since creation.
     fn stats(&self) -> Self::Stats;
-    /// The outcome an event reports, taken out of it (never cloned: the handler sees the
-    /// event first, by reference), or the event back.
-    fn into_outcome(event: Self::Event) -> Result<Self::Outcome, Self::Event>;
+    /// Moves the outcome an event reports, if it reports one, straight onto `outcomes` (never
+    /// cloned: the handler sees the event first, by reference; no intermediate `Result` to
+    /// copy the large report through). Whether it did.
+    fn push_outcome(event: Self::Event, outcomes: &mut VecDeque<Self::Outcome>) -> bool;
     /// Graceful close: finish what was handed in, then close every connection.
     fn close(&mut self, now: Instant);
     /// Fail everything unsettled at once and close every connection.
@@ -155,6 +156,10 @@ struct Conn {
     /// Plaintext that came before the HTTP/2 connection existed (with the end of the handshake).
     received: Vec<u8>,
     ready: bool,
+    /// The socket may have bytes to read: it had an event since a read drained it.
+    readable: bool,
+    /// An event since the last read reported the peer's close or an error: read to the end.
+    read_closed: bool,
     refused: u64,
     /// The machine was told the connection ran out of stream ids.
     retired: bool,
@@ -170,6 +175,8 @@ impl Conn {
             pending: BytesMut::new(),
             received: Vec::new(),
             ready: false,
+            readable: true,
+            read_closed: false,
             refused: 0,
             retired: false,
             opened_at: now,
@@ -297,6 +304,10 @@ impl<D: Dispatch> Engine<D> {
                 let Ok(id) = ConnId::try_from(event.token().0) else { continue };
                 if let Some(conn) = self.conns.get_mut(&id) {
                     conn.ready = true;
+                    // Any event: a read, an error or a close may be waiting (epoll re-reports
+                    // what is ready with every wake-up of the socket).
+                    conn.readable = true;
+                    conn.read_closed |= event.is_read_closed() || event.is_error();
                     if event.is_writable() {
                         if let Some(stream) = &mut conn.stream {
                             stream.write_blocked = false;
@@ -540,11 +551,18 @@ impl<D: Dispatch> Engine<D> {
         }
         // Plaintext goes straight from rustls to the HTTP/2 connection once there is one (the
         // bytes that came with the end of the handshake wait in `received`).
-        let (h2, received) = (&mut conn.h2, &mut conn.received);
-        let read = stream.read_with(|plaintext| match h2 {
-            Some(h2) => h2.handle_input(now, plaintext),
-            None => received.extend_from_slice(plaintext),
-        });
+        // A connection driven for its writes (fed requests) reads only after an event: the
+        // last read drained the socket, so another would return nothing (a system call each).
+        let read = if mem::take(&mut conn.readable) {
+            let until_short_read = !mem::take(&mut conn.read_closed);
+            let (h2, received) = (&mut conn.h2, &mut conn.received);
+            stream.read_with(until_short_read, |plaintext| match h2 {
+                Some(h2) => h2.handle_input(now, plaintext),
+                None => received.extend_from_slice(plaintext),
+            })
+        } else {
+            Ok(ReadStatus::Open)
+        };
         if conn.h2.is_none() && !stream.is_handshaking() {
             if stream.alpn_protocol() != Some(ALPN_H2) {
                 let negotiated = stream.alpn_protocol().map(|p| String::from_utf8_lossy(p).into_owned());
@@ -575,6 +593,7 @@ impl<D: Dispatch> Engine<D> {
         }
         if stream.is_handshaking() {
             if let Err(error) = stream.flush() {
+                let error = self.why_write_failed(now, id).unwrap_or(error);
                 return self.lost(now, id, Some(error));
             }
             return;
@@ -583,8 +602,25 @@ impl<D: Dispatch> Engine<D> {
             return self.ended(now, id, closed, None);
         }
         if let Err(error) = self.write(now, id) {
+            let error = self.why_write_failed(now, id).unwrap_or(error);
             self.lost(now, id, Some(error));
         }
+    }
+
+    /// After a failed write: what the peer said before it closed, if it did (a TLS alert
+    /// refusing our certificate says more than the reset it leaves on the socket). Reads
+    /// happen on events only, so the alert may still be unread.
+    fn why_write_failed(&mut self, now: Instant, id: ConnId) -> Option<ConnectError> {
+        let conn = self.conns.get_mut(&id)?;
+        let stream = conn.stream.as_mut()?;
+        let h2 = &mut conn.h2;
+        stream
+            .read_with(false, |plaintext| {
+                if let Some(h2) = h2 {
+                    h2.handle_input(now, plaintext)
+                }
+            })
+            .err()
     }
 
     /// Hands a connection's HTTP/2 events to the machine; returns how it closed, if it did.
@@ -709,11 +745,8 @@ impl<D: Dispatch> Engine<D> {
                 handler(&event);
             }
             // The handler only looked: the outcome moves to the queue, never copied.
-            if self.outcomes.is_some() {
-                if let Ok(outcome) = D::into_outcome(event) {
-                    room = room.saturating_sub(1);
-                    self.batch.push_back(outcome);
-                }
+            if self.outcomes.is_some() && D::push_outcome(event, &mut self.batch) {
+                room = room.saturating_sub(1);
             }
         }
         if let Some(queue) = &self.outcomes {

@@ -133,8 +133,9 @@ impl Dispatch for Simple {
         self.stats
     }
 
-    fn into_outcome(event: Done) -> Result<Done, Done> {
-        Ok(event)
+    fn push_outcome(event: Done, outcomes: &mut VecDeque<Done>) -> bool {
+        outcomes.push_back(event);
+        true
     }
 
     fn close(&mut self, _now: Instant) {

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use apns_auth::{Refresh, TokenGeneration, TokenPolicy};
 use apns_h2::{Fate, GoAway, Processed, Request};
-use apns_proto::http2::{goaway_reason, ApnsIdGenerator, Classification, Reason, Response};
+use apns_proto::http2::{goaway_reason, ApnsId, ApnsIdGenerator, Classification, Reason, Response};
 use apns_proto::Expiry;
 
 use super::config::{ConfigError, DeliveryConfig};
@@ -37,7 +37,7 @@ enum State {
 #[derive(Debug)]
 struct Entry<U> {
     item: Item<U>,
-    apns_id: apns_proto::http2::ApnsId,
+    apns_id: ApnsId,
     state: State,
     retries: u32,
     attempts: u32,
@@ -52,6 +52,18 @@ struct Entry<U> {
 struct Slot<U> {
     generation: u32,
     entry: Option<Entry<U>>,
+    /// Settled: the entry waits in its slot, with its outcome, until `poll_event` moves it out
+    /// as its report (one move of the large notification, not one per queue it would cross).
+    outcome: Option<Outcome>,
+}
+
+/// What [`Delivery::poll_event`] hands out next, in order.
+#[derive(Debug, Clone, Copy)]
+enum Next {
+    /// The report of the settled entry in this slot.
+    Report(u32),
+    /// The front of `events`.
+    Event,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,6 +126,9 @@ pub struct Delivery<U> {
     closing: bool,
     closed: bool,
     commands: VecDeque<TransportCommand>,
+    /// The order of what `poll_event` hands out: reports (from their slots) and `events`.
+    next: VecDeque<Next>,
+    /// Events other than reports.
     events: VecDeque<Event<U>>,
     stats: Stats,
 }
@@ -161,6 +176,7 @@ impl<U> Delivery<U> {
             closing: false,
             closed: false,
             commands: VecDeque::new(),
+            next: VecDeque::new(),
             events: VecDeque::new(),
             stats: Stats::default(),
         })
@@ -188,28 +204,16 @@ impl<U> Delivery<U> {
     /// After [`close`](Self::close) it fails at once (`Abandoned`); while halted, with
     /// `Halted`.
     #[allow(clippy::result_large_err)] // The item itself comes back, unboxed: no allocation.
-    pub fn send(&mut self, now: Instant, item: Item<U>) -> Result<(), Full<U>> {
+    pub fn send(&mut self, now: Instant, mut item: Item<U>) -> Result<(), Full<U>> {
         if self.live + self.unpolled >= self.config.capacity {
             return Err(Full(item));
         }
-        let mut item = item;
         let apns_id = match &mut item.notification {
             Notification::Device(notification) => notification.ensure_id(&mut self.ids),
             Notification::Broadcast(notification) => notification.ensure_request_id(&mut self.ids),
         };
         self.stats.sent += 1;
-        let entry = Entry {
-            item,
-            apns_id,
-            state: State::Ready,
-            retries: 0,
-            attempts: 0,
-            possible_duplicate: false,
-            cancelled: false,
-            token: None,
-            armed: false,
-        };
-        let key = self.insert(entry);
+        let key = self.insert(item, apns_id);
         if self.closing {
             self.finish(key, Outcome::Failed(FailReason::Abandoned));
         } else if let Some(reason) = self.halted.clone() {
@@ -279,7 +283,7 @@ impl<U> Delivery<U> {
         if let Phase::Connecting { .. } = c.phase {
             c.phase = Phase::Established;
             c.last_activity = now;
-            self.events.push_back(Event::Connected { conn });
+            self.push_event(Event::Connected { conn });
         }
         self.maintain(now);
     }
@@ -305,7 +309,7 @@ impl<U> Delivery<U> {
         c.last_activity = now;
         self.stats.goaways += 1;
         let reason = goaway_reason(&goaway.debug_data);
-        self.events.push_back(Event::GoAway { conn, code: goaway.code, reason: reason.clone() });
+        self.push_event(Event::GoAway { conn, code: goaway.code, reason: reason.clone() });
         // A documented reason means what it means in a response: the same refusal would meet
         // every request on every connection, so it halts (or refreshes the token) likewise.
         let documented = reason.as_ref().and_then(|reason| {
@@ -365,7 +369,7 @@ impl<U> Delivery<U> {
         let was_closing = c.phase == Phase::Closing;
         if let Phase::Connecting { .. } = c.phase {
             self.stats.connect_failures += 1;
-            self.events.push_back(Event::ConnectFailed { conn });
+            self.push_event(Event::ConnectFailed { conn });
             if why == ConnectionLoss::Refused {
                 // Every attempt would be refused the same way: say so now, not after the
                 // reconnect budget.
@@ -374,7 +378,7 @@ impl<U> Delivery<U> {
                 self.backoff_reconnect(now);
             }
         } else {
-            self.events.push_back(Event::Disconnected { conn });
+            self.push_event(Event::Disconnected { conn });
             if why == ConnectionLoss::Refused {
                 // A client certificate refused after our side of a TLS 1.3 handshake: the
                 // connection looked established, but every new one would end the same way.
@@ -409,7 +413,7 @@ impl<U> Delivery<U> {
                     Ok((token, generation)) => {
                         if self.token_generation.is_some_and(|known| known != generation) {
                             self.stats.token_refreshes += 1;
-                            self.events.push_back(Event::TokenRefreshed);
+                            self.push_event(Event::TokenRefreshed);
                         }
                         self.token_generation = Some(generation);
                         Some(token.authorization().clone())
@@ -635,7 +639,7 @@ impl<U> Delivery<U> {
                     let c = self.conns.swap_remove(index);
                     self.commands.push_back(TransportCommand::Abort(c.id));
                     self.stats.connect_failures += 1;
-                    self.events.push_back(Event::ConnectFailed { conn: c.id });
+                    self.push_event(Event::ConnectFailed { conn: c.id });
                     self.backoff_reconnect(now);
                     continue;
                 }
@@ -733,18 +737,41 @@ impl<U> Delivery<U> {
             self.unreachable_since = None;
             self.keep_open = false;
             self.fail_unsent(FailReason::Unreachable);
-            self.events.push_back(Event::Unreachable);
+            self.push_event(Event::Unreachable);
         }
         self.maintain(now);
     }
 
     /// The next event: a [`Report`] per notification, and the connection-level facts.
     pub fn poll_event(&mut self) -> Option<Event<U>> {
-        let event = self.events.pop_front()?;
-        if let Event::Finished(_) = event {
+        loop {
+            let slot = match self.next.pop_front()? {
+                Next::Event => return self.events.pop_front(),
+                Next::Report(slot) => slot,
+            };
+            let Some(s) = self.slots.get_mut(slot as usize) else { continue };
+            let Some(outcome) = s.outcome.take() else { continue };
+            let Some(Entry {
+                item: Item { notification, tag, .. },
+                apns_id,
+                possible_duplicate,
+                attempts,
+                ..
+            }) = s.entry.take()
+            else {
+                continue;
+            };
+            self.free.push(slot);
             self.unpolled = self.unpolled.saturating_sub(1);
+            return Some(Event::Finished(Report {
+                tag,
+                notification,
+                apns_id,
+                outcome,
+                possible_duplicate,
+                attempts,
+            }));
         }
-        Some(event)
     }
 
     /// Counters and current sizes.
@@ -825,7 +852,7 @@ impl<U> Delivery<U> {
             // Closes are issued; nothing more will be asked of these connections.
             self.conns.clear();
             self.closed = true;
-            self.events.push_back(Event::Closed);
+            self.push_event(Event::Closed);
             return;
         }
         if !self.wants_connections() {
@@ -880,7 +907,7 @@ impl<U> Delivery<U> {
             return;
         }
         self.halted = Some(reason.clone());
-        self.events.push_back(Event::Halted { reason: reason.clone() });
+        self.push_event(Event::Halted { reason: reason.clone() });
         self.fail_unsent(FailReason::Halted(reason));
     }
 
@@ -945,7 +972,7 @@ impl<U> Delivery<U> {
             None => self.resend.push_back(key),
         }
         self.watch_expiry(now, key);
-        self.events.push_back(Event::Retrying { apns_id, cause, retries, at });
+        self.push_event(Event::Retrying { apns_id, cause, retries, at });
     }
 
     /// When `entry` must be settled even if it is never sent: its deadline, or the moment its
@@ -973,7 +1000,9 @@ impl<U> Delivery<U> {
             // Stale keys (settled, or armed again by a retry) outnumber the live: prune.
             let slots = &self.slots;
             self.expiries.retain(|&Reverse((_, slot, generation))| {
-                slots.get(slot as usize).is_some_and(|s| s.generation == generation && s.entry.is_some())
+                slots
+                    .get(slot as usize)
+                    .is_some_and(|s| s.generation == generation && s.entry.is_some() && s.outcome.is_none())
             });
         }
         self.expiries.push(Reverse((at, key.slot, key.generation)));
@@ -1002,27 +1031,44 @@ impl<U> Delivery<U> {
         }
     }
 
-    fn insert(&mut self, entry: Entry<U>) -> StreamKey {
+    /// Holds a new item in a free slot. The entry is built where it is stored: the item is
+    /// copied once.
+    fn insert(&mut self, item: Item<U>, apns_id: ApnsId) -> StreamKey {
         self.live += 1;
-        if let Some(slot) = self.free.pop() {
-            let s = &mut self.slots[slot as usize];
-            s.entry = Some(entry);
-            return StreamKey { slot, generation: s.generation };
-        }
-        let slot = u32::try_from(self.slots.len()).unwrap_or(u32::MAX);
-        self.slots.push(Slot { generation: 0, entry: Some(entry) });
-        StreamKey { slot, generation: 0 }
+        let slot = match self.free.pop() {
+            Some(slot) => slot,
+            None => {
+                self.slots.push(Slot { generation: 0, entry: None, outcome: None });
+                u32::try_from(self.slots.len() - 1).unwrap_or(u32::MAX)
+            }
+        };
+        let s = &mut self.slots[slot as usize];
+        s.entry = Some(Entry {
+            item,
+            apns_id,
+            state: State::Ready,
+            retries: 0,
+            attempts: 0,
+            possible_duplicate: false,
+            cancelled: false,
+            token: None,
+            armed: false,
+        });
+        StreamKey { slot, generation: s.generation }
     }
 
     fn key_of(&self, slot: usize) -> Option<StreamKey> {
         let s = self.slots.get(slot)?;
+        if s.outcome.is_some() {
+            return None;
+        }
         s.entry.as_ref()?;
         Some(StreamKey { slot: u32::try_from(slot).ok()?, generation: s.generation })
     }
 
     fn entry(&self, key: StreamKey) -> Option<&Entry<U>> {
         let slot = self.slots.get(key.slot as usize)?;
-        if slot.generation != key.generation {
+        if slot.generation != key.generation || slot.outcome.is_some() {
             return None;
         }
         slot.entry.as_ref()
@@ -1030,7 +1076,7 @@ impl<U> Delivery<U> {
 
     fn entry_mut(&mut self, key: StreamKey) -> Option<&mut Entry<U>> {
         let slot = self.slots.get_mut(key.slot as usize)?;
-        if slot.generation != key.generation {
+        if slot.generation != key.generation || slot.outcome.is_some() {
             return None;
         }
         slot.entry.as_mut()
@@ -1044,38 +1090,38 @@ impl<U> Delivery<U> {
         self.conns.iter_mut().find(|c| c.id == conn)
     }
 
-    /// Settles `key`: its one report.
+    fn push_event(&mut self, event: Event<U>) {
+        self.events.push_back(event);
+        self.next.push_back(Next::Event);
+    }
+
+    /// Settles `key`: its one report, which stays in the slot until polled.
     fn finish(&mut self, key: StreamKey, outcome: Outcome) {
         let Some(slot) = self.slots.get_mut(key.slot as usize) else { return };
-        if slot.generation != key.generation {
+        if slot.generation != key.generation || slot.outcome.is_some() {
             return;
         }
-        let Some(entry) = slot.entry.take() else { return };
+        let Some(entry) = &slot.entry else { return };
+        let (state, possible_duplicate) = (entry.state, entry.possible_duplicate);
+        // The old key no longer finds it; the slot is free again once the report is polled.
         slot.generation = slot.generation.wrapping_add(1);
-        self.free.push(key.slot);
+        slot.outcome = Some(outcome);
         self.live -= 1;
-        if let State::InFlight(conn) = entry.state {
+        if let State::InFlight(conn) = state {
             // Settled while in flight (abandon): its stream no longer counts for us.
             if let Some(c) = self.conns.iter_mut().find(|c| c.id == conn) {
                 c.in_flight = c.in_flight.saturating_sub(1);
             }
         }
-        match &outcome {
-            Outcome::Accepted { .. } => self.stats.accepted += 1,
-            Outcome::Rejected(_) => self.stats.rejected += 1,
+        match slot.outcome {
+            Some(Outcome::Accepted { .. }) => self.stats.accepted += 1,
+            Some(Outcome::Rejected(_)) => self.stats.rejected += 1,
             _ => self.stats.failed += 1,
         }
-        if entry.possible_duplicate {
+        if possible_duplicate {
             self.stats.possible_duplicates += 1;
         }
         self.unpolled += 1;
-        self.events.push_back(Event::Finished(Report {
-            tag: entry.item.tag,
-            notification: entry.item.notification,
-            apns_id: entry.apns_id,
-            outcome,
-            possible_duplicate: entry.possible_duplicate,
-            attempts: entry.attempts,
-        }));
+        self.next.push_back(Next::Report(key.slot));
     }
 }

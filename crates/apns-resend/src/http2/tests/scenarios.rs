@@ -669,3 +669,33 @@ fn broadcasts_accepted_rejected_and_resent_with_their_request_id() {
         matches!(&by_tag(2).notification, Notification::Broadcast(b) if b.request_id() == Some(sent[2].0))
     );
 }
+
+#[test]
+fn unpolled_reports_hold_their_room_and_keep_their_order() {
+    let mut config = one_connection();
+    config.capacity = 2;
+    let (now, wall) = (Instant::now(), UNIX_EPOCH + Duration::from_secs(EPOCH_SECS));
+    let mut d: Delivery<u64> = Delivery::new(config, Auth::Certificate, now, wall).unwrap();
+    d.send(now, Item::device(notification(), 0)).unwrap();
+    d.send(now, Item::device(notification(), 1)).unwrap();
+    d.abandon(now);
+    // Settled, not polled: the reports still count against the capacity.
+    assert_eq!((d.len(), d.room()), (2, 0));
+    assert!(d.send(now, Item::device(notification(), 2)).is_err());
+    let tag = |event: Option<Event<u64>>| match event {
+        Some(Event::Finished(report)) => {
+            assert_eq!(report.outcome, Outcome::Failed(FailReason::Abandoned));
+            Some(report.tag)
+        }
+        _ => None,
+    };
+    assert_eq!(tag(d.poll_event()), Some(0));
+    assert_eq!(d.room(), 1);
+    // After the close, a new item fails at once; its report follows `Closed`, in order.
+    d.send(now, Item::device(notification(), 3)).unwrap();
+    assert_eq!(tag(d.poll_event()), Some(1));
+    assert!(matches!(d.poll_event(), Some(Event::Closed)));
+    assert_eq!(tag(d.poll_event()), Some(3));
+    assert!(d.poll_event().is_none());
+    assert!(d.is_empty());
+}
