@@ -616,7 +616,7 @@ fn loop_cpu(pid: u32) -> Option<f64> {
 }
 
 /// `apns-soak wrap-peer PROGRAM ARGS...`: runs a peer that speaks no JSON lines (curl) the way
-/// [`timed_peer`] expects a driver to: says `{"event":"start"}`, runs the program to its end,
+/// `bench::timed_peer` expects a driver to: says `{"event":"start"}`, runs the program to its end,
 /// then says `{"event":"done","exit","cpu_s","seconds","stderr_lines","first_error"}`, where
 /// `cpu_s` is the program's CPU time (user + system over its whole life, read as this
 /// process's waited-for children's).
