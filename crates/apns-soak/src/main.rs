@@ -104,7 +104,7 @@ fn soak(args: &[String]) -> Result<ExitCode, Error> {
 const A2_COUNT: u32 = 200_000;
 const NODE_COUNT: u32 = 50_000;
 const AIOAPNS_COUNT: u32 = 30_000;
-const CURL_COUNT: u32 = 30_000;
+const CURL_COUNT: u32 = 70_000;
 
 fn bench_http2(args: &[String]) -> Result<ExitCode, Error> {
     let mut config = Http2BenchConfig {
