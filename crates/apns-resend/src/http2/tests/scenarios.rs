@@ -669,3 +669,21 @@ fn broadcasts_accepted_rejected_and_resent_with_their_request_id() {
         matches!(&by_tag(2).notification, Notification::Broadcast(b) if b.request_id() == Some(sent[2].0))
     );
 }
+
+#[test]
+fn the_in_flight_index_holds_what_is_in_flight_not_what_was_answered() {
+    // The clock stands still, far from any response deadline, so the timer pass never prunes
+    // the index: answered requests leave it as they are answered.
+    let mut sim = Sim::new(one_connection());
+    for _ in 0..20 {
+        sim.send(500);
+        sim.turn();
+        let conn = sim.first_conn();
+        assert!(sim.d.in_flight(conn) > 0);
+        assert_eq!(sim.d.sent_index_len(conn), sim.d.in_flight(conn));
+        sim.run(10, ok);
+        assert_eq!((sim.d.in_flight(conn), sim.d.sent_index_len(conn)), (0, 0));
+    }
+    sim.assert_one_report_each();
+    assert_eq!(sim.outcomes().get("accepted"), Some(&10_000));
+}
