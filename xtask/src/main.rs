@@ -8,8 +8,8 @@
 //!   the facade's end-to-end benchmark (1,000,000 notifications, 1 and 4 connections, prebuilt
 //!   and per-notification payloads) and PyAPNs against the same mock in the same run
 //!   (`apns-soak bench`); then the HTTP/2 benchmark (`apns-soak bench --http2`): the HTTP/2
-//!   client on 1 and 4 connections, then `a2` (built from `xtask/peers/a2`), `@parse/node-apn`
-//!   and `aioapns` against the same HTTP/2 mock in the same run.
+//!   client on 1 and 4 connections, then `a2` (built from `xtask/peers/a2`), `@parse/node-apn`,
+//!   `aioapns` and `curl` against the same HTTP/2 mock in the same run.
 //! - `soak [--http2] [--count N] [--seed S]`: the soak under faults (`apns-soak soak`, release
 //!   build, 1,000,000 notifications by default); fails if an invariant is violated. `--http2`:
 //!   the HTTP/2 client against the HTTP/2 mock (`apns-soak soak --http2`) instead of the binary

@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use apns::binary::{BinaryApns as Apns, BinaryNotification as Notification, BinaryOutcome as Outcome};
 use apns::mock::TestPki;
 use apns::{DeviceToken, Endpoint, Identity, Payload, PayloadLimit};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::remote::{MockSpec, RemoteMock};
 use crate::{procfs, Error};
@@ -55,7 +55,7 @@ pub struct BenchConfig {
 }
 
 /// How the payloads of a Rust run are made.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Payloads {
     /// One payload encoded once, every notification built before the clock starts.

@@ -16,8 +16,9 @@
 //!   auth, every HTTP/2 fault at once
 //!   (rejected and unregistered tokens, GOAWAY, drops, REFUSED_STREAM, 429/503, latency, stalls
 //!   past the response deadline, an expiring provider token, a stream limit dropping to 1).
-//! - [`bench_http2`]: the HTTP/2 client through the facade on 1 and 4 connections, then `a2`,
-//!   `@parse/node-apn` and `aioapns` against the same HTTP/2 mock in the same run.
+//! - [`bench_http2`]: the HTTP/2 client through the facade on 1 and 4 connections (each run in a
+//!   child process of its own), then `a2`, `@parse/node-apn`, `aioapns` and `curl` against the
+//!   same HTTP/2 mock in the same run.
 //!
 //! The mock always runs in a child process ([`remote`]: the same binary, `apns-soak mock`), so
 //! that the peak resident memory, CPU time, threads and file descriptors measured in this

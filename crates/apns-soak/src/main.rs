@@ -6,7 +6,10 @@
 //! apns-soak bench [--count N] [--connections 1,4] [--python PATH] [--pyapns-count N]
 //! apns-soak bench --http2 [--count N] [--connections 1,4] [--a2 BIN] [--a2-count N]
 //!                 [--node-modules DIR] [--node-count N] [--python PATH] [--aioapns-count N]
+//!                 [--curl BIN] [--curl-count N] [--capacity N] [--queue-capacity N]
 //! apns-soak mock                                                 (internal: the mock's child process)
+//! apns-soak bench-client                      (internal: one client run of the HTTP/2 bench, a child)
+//! apns-soak wrap-peer PROGRAM ARGS...         (internal: a peer without JSON lines, i.e. curl)
 //! ```
 #![forbid(unsafe_code)]
 
@@ -21,7 +24,8 @@ use apns_soak::{remote, run, Error, SoakConfig};
 const USAGE: &str = "usage: apns-soak soak [--http2] [--count N] [--seed S] [--connections C]\n       \
                      apns-soak bench [--count N] [--connections 1,4] [--python PATH] [--pyapns-count N]\n       \
                      apns-soak bench --http2 [--count N] [--connections 1,4] [--a2 BIN] [--a2-count N] \
-                     [--node-modules DIR] [--node-count N] [--python PATH] [--aioapns-count N]";
+                     [--node-modules DIR] [--node-count N] [--python PATH] [--aioapns-count N] \
+                     [--curl BIN] [--curl-count N] [--capacity N] [--queue-capacity N]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -29,6 +33,13 @@ fn main() -> ExitCode {
         Some("mock") => {
             let stdin = std::io::stdin().lock();
             remote::serve(stdin, std::io::stdout().lock()).map(|()| ExitCode::SUCCESS)
+        }
+        Some("bench-client") => {
+            let stdin = std::io::stdin().lock();
+            bench_http2::serve_client(stdin, std::io::stdout().lock()).map(|()| ExitCode::SUCCESS)
+        }
+        Some("wrap-peer") => {
+            bench_http2::wrap_peer(&args[1..], std::io::stdout().lock()).map(|()| ExitCode::SUCCESS)
         }
         Some("soak") => soak(&args[1..]),
         Some("bench") => bench(&args[1..]),
@@ -93,18 +104,24 @@ fn soak(args: &[String]) -> Result<ExitCode, Error> {
 const A2_COUNT: u32 = 200_000;
 const NODE_COUNT: u32 = 50_000;
 const AIOAPNS_COUNT: u32 = 30_000;
+const CURL_COUNT: u32 = 70_000;
 
 fn bench_http2(args: &[String]) -> Result<ExitCode, Error> {
     let mut config = Http2BenchConfig {
         count: 1_000_000,
         connections: vec![1, 4],
+        capacity: 20_000,
+        queue_capacity: 20_000,
         a2: None,
         node_apn: None,
         aioapns: None,
+        curl: None,
         mock_exe: exe()?,
     };
     let (mut a2_count, mut node_count, mut aioapns_count) = (A2_COUNT, NODE_COUNT, AIOAPNS_COUNT);
+    let mut curl_count = CURL_COUNT;
     let (mut a2, mut node, mut python) = (None, None, None);
+    let mut curl = PathBuf::from("curl");
     for (name, value) in options(args)? {
         match name {
             "--count" => config.count = number(name, value)?,
@@ -118,9 +135,16 @@ fn bench_http2(args: &[String]) -> Result<ExitCode, Error> {
             "--a2-count" => a2_count = number(name, value)?,
             "--node-count" => node_count = number(name, value)?,
             "--aioapns-count" => aioapns_count = number(name, value)?,
+            "--curl" => curl = PathBuf::from(value),
+            "--curl-count" => curl_count = number(name, value)?,
+            "--capacity" => config.capacity = number(name, value)?,
+            "--queue-capacity" => config.queue_capacity = number(name, value)?,
             _ => return Err(Error::new(format!("unknown option {name}\n{USAGE}"))),
         }
     }
+    // curl is on most machines: tried unless its count is 0 (skipped with the reason if it
+    // cannot run).
+    config.curl = (curl_count > 0).then_some((curl, curl_count));
     config.a2 = a2.map(|path| (path, a2_count));
     config.node_apn = node.map(|path| (path, node_count));
     config.aioapns = python.map(|path| (path, aioapns_count));

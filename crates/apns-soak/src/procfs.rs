@@ -51,12 +51,22 @@ pub fn cpu_seconds(pid: Option<u32>) -> Option<f64> {
     stat_cpu_seconds(Path::new(&path))
 }
 
-/// User plus system CPU time of this process's threads named `name` (`/proc/self/task/*/comm`),
-/// summed, in seconds; `None` if there is none. A thread names itself as it starts, so one
-/// just spawned may not be found yet.
-pub fn threads_cpu_seconds(name: &str) -> Option<f64> {
+/// User plus system CPU time of the children of this process that it has waited for
+/// (`cutime + cstime` of `/proc/self/stat`), in seconds, 10 ms resolution.
+pub fn waited_children_cpu_seconds() -> Option<f64> {
+    let stat = fs::read_to_string("/proc/self/stat").ok()?;
+    let fields = stat_fields(&stat)?;
+    // `cutime` and `cstime` are fields 16 and 17.
+    Some((fields.get(13)?.parse::<u64>().ok()? + fields.get(14)?.parse::<u64>().ok()?) as f64 / 100.0)
+}
+
+/// User plus system CPU time of the threads named `name` (`/proc/PID/task/*/comm`) of a
+/// process (`None`: this one), summed, in seconds; `None` if there is none. A thread names
+/// itself as it starts, so one just spawned may not be found yet.
+pub fn threads_cpu_seconds(pid: Option<u32>, name: &str) -> Option<f64> {
+    let tasks = pid.map_or_else(|| "/proc/self/task".to_owned(), |pid| format!("/proc/{pid}/task"));
     let mut total = None;
-    for task in fs::read_dir("/proc/self/task").ok()?.flatten() {
+    for task in fs::read_dir(tasks).ok()?.flatten() {
         let comm = fs::read_to_string(task.path().join("comm")).unwrap_or_default();
         if comm.trim() == name {
             if let Some(cpu) = stat_cpu_seconds(&task.path().join("stat")) {
@@ -70,13 +80,18 @@ pub fn threads_cpu_seconds(name: &str) -> Option<f64> {
 /// `utime + stime` of a `stat` file of `/proc`, seconds.
 fn stat_cpu_seconds(path: &Path) -> Option<f64> {
     let stat = fs::read_to_string(path).ok()?;
-    // The command name (field 2) may contain spaces: count fields after its closing parenthesis.
-    let (_, rest) = stat.rsplit_once(')')?;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let fields = stat_fields(&stat)?;
     let ticks = |index: usize| fields.get(index).and_then(|field| field.parse::<u64>().ok());
     // `rest` starts at field 3 (state): utime is field 14, stime field 15.
     let (utime, stime) = (ticks(11)?, ticks(12)?);
     Some((utime + stime) as f64 / 100.0)
+}
+
+/// The fields of a `stat` file from field 3 (state) on: the command name (field 2) may contain
+/// spaces, so they are counted after its closing parenthesis.
+fn stat_fields(stat: &str) -> Option<Vec<&str>> {
+    let (_, rest) = stat.rsplit_once(')')?;
+    Some(rest.split_whitespace().collect())
 }
 
 #[cfg(test)]
@@ -91,7 +106,7 @@ mod tests {
         assert!(peak >= rss().unwrap() / 2 && peak > 1 << 20, "{peak}");
         assert!(cpu_seconds(None).unwrap() >= 0.0);
         assert!(cpu_seconds(Some(std::process::id())).is_some());
-        assert!(threads_cpu_seconds("no such thread").is_none());
+        assert!(threads_cpu_seconds(None, "no such thread").is_none());
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
         let (started, running) = std::sync::mpsc::channel::<()>();
         // A thread names itself when it starts: wait for that.
@@ -103,7 +118,9 @@ mod tests {
             })
             .unwrap();
         running.recv().unwrap();
-        assert!(threads_cpu_seconds("procfs-test").is_some());
+        assert!(threads_cpu_seconds(None, "procfs-test").is_some());
+        assert!(threads_cpu_seconds(Some(std::process::id()), "procfs-test").is_some());
+        assert!(waited_children_cpu_seconds().is_some_and(|cpu| cpu >= 0.0));
         drop(stop);
         let _ = named.join();
     }

@@ -498,8 +498,9 @@ impl<U> Delivery<U> {
             // Landed: no longer in flight (settling or retrying decides what next).
             entry.state = State::Ready;
         }
+        self.conns[index].in_flight = self.conns[index].in_flight.saturating_sub(1);
+        self.prune_sent(index);
         let c = &mut self.conns[index];
-        c.in_flight = c.in_flight.saturating_sub(1);
         match fate.processed() {
             Processed::Yes => {
                 c.last_activity = now;
@@ -1080,6 +1081,36 @@ impl<U> Delivery<U> {
             return None;
         }
         slot.entry.as_mut()
+    }
+
+    /// Drops the answered requests at the front of connection `index`'s in-flight index. The
+    /// timer pass prunes it too, but it runs at the front's response deadline: without this
+    /// the index would hold every request answered within one response timeout (32 bytes each,
+    /// growing with the rate), not about what is in flight.
+    fn prune_sent(&mut self, index: usize) {
+        let id = self.conns[index].id;
+        while let Some(&(_, key, attempt)) = self.conns[index].sent.front() {
+            if self.in_flight_on(key, id, attempt) {
+                break;
+            }
+            self.conns[index].sent.pop_front();
+        }
+        // A request left unanswered at the front (a peer that never answers one stream) would
+        // keep everything answered behind it until its deadline: compact when the answered
+        // ones outnumber the rest, so the index stays within twice what is in flight
+        // (amortised: each compaction at least halves it).
+        let c = &self.conns[index];
+        if c.sent.len() > 2 * c.in_flight + 64 {
+            let mut sent = std::mem::take(&mut self.conns[index].sent);
+            sent.retain(|&(_, key, attempt)| self.in_flight_on(key, id, attempt));
+            self.conns[index].sent = sent;
+        }
+    }
+
+    /// Entries in connection `conn`'s in-flight index (answered ones not yet pruned included).
+    #[cfg(test)]
+    pub(crate) fn sent_index_len(&self, conn: ConnId) -> usize {
+        self.conns.iter().find(|c| c.id == conn).map_or(0, |c| c.sent.len())
     }
 
     fn in_flight_on(&self, key: StreamKey, conn: ConnId, attempt: u32) -> bool {

@@ -699,3 +699,46 @@ fn unpolled_reports_hold_their_room_and_keep_their_order() {
     assert!(d.poll_event().is_none());
     assert!(d.is_empty());
 }
+
+#[test]
+fn the_in_flight_index_holds_what_is_in_flight_not_what_was_answered() {
+    // The clock stands still, far from any response deadline, so the timer pass never prunes
+    // the index: answered requests leave it as they are answered.
+    let mut sim = Sim::new(one_connection());
+    for _ in 0..20 {
+        sim.send(500);
+        sim.turn();
+        let conn = sim.first_conn();
+        assert!(sim.d.in_flight(conn) > 0);
+        assert_eq!(sim.d.sent_index_len(conn), sim.d.in_flight(conn));
+        sim.run(10, ok);
+        assert_eq!((sim.d.in_flight(conn), sim.d.sent_index_len(conn)), (0, 0));
+    }
+    sim.assert_one_report_each();
+    assert_eq!(sim.outcomes().get("accepted"), Some(&10_000));
+}
+
+#[test]
+fn a_stream_never_answered_keeps_the_in_flight_index_bounded() {
+    // The first request is held by the server; everything after it is answered. The index
+    // must not keep the answered ones behind the held one until its response deadline.
+    let mut sim = Sim::new(one_connection());
+    sim.send(1);
+    sim.turn();
+    let conn = sim.first_conn();
+    let held = sim.conns.get_mut(&conn).unwrap().open.pop_front().unwrap();
+    for _ in 0..40 {
+        sim.send(500);
+        sim.turn();
+        sim.answer_all(ok);
+        let in_flight = sim.d.in_flight(conn);
+        assert_eq!(in_flight, 1);
+        assert!(sim.d.sent_index_len(conn) <= 2 * in_flight + 64 + 1, "{}", sim.d.sent_index_len(conn));
+    }
+    sim.run(100, ok);
+    let fate = ok(&held.request);
+    sim.settle(conn, held, &fate);
+    sim.drain_events();
+    sim.assert_one_report_each();
+    assert_eq!(sim.outcomes().get("accepted"), Some(&20_001));
+}
