@@ -250,3 +250,29 @@ fn python_h2_stream_limits_and_goaway() {
     drop(server);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn a_machine_that_drains_in_one_turn_takes_the_waiting_inbox_at_once() {
+    // The machine holds 8, the inbox the rest. When a turn settles all 8, the loop must take
+    // more from the inbox before it sleeps: nothing else would wake it (no stream open, the
+    // inbox never went empty), and every timer here is an hour away.
+    let pki = TestPki::generate().unwrap();
+    let mock = Http2Mock::start(MockConfig::from_test_pki(&pki).topic(TOPIC)).unwrap();
+    let mut config =
+        Http2Config::new(Endpoint::at("localhost", mock.addr()), tls(&pki, true), Auth::Certificate, 7);
+    config.delivery.connections = 1;
+    config.delivery.capacity = 8;
+    config.delivery.max_streams_per_connection = 8;
+    config.delivery.response_timeout = Duration::from_secs(3600);
+    config.delivery.ping_interval = Some(Duration::from_secs(3600));
+    let client: Http2Client<u64> = Http2Client::start(config).unwrap();
+    let outcomes = client.outcomes(4096);
+    client.send_batch((0..2000).map(|n| item(GOOD, n)), Some(WAIT)).unwrap();
+    for _ in 0..2000 {
+        let report =
+            outcomes.next_timeout(WAIT).expect("a report: the loop went to sleep with items waiting");
+        assert!(matches!(report.outcome, Outcome::Accepted { .. }), "{:?}", report.outcome);
+    }
+    assert!(client.close(WAIT).settled);
+    assert_eq!(mock.stats().accepted, 2000);
+}

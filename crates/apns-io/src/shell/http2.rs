@@ -219,6 +219,9 @@ pub(super) struct Engine<D: Dispatch> {
     stalled: bool,
     /// The last turn stopped at `MAX_ROUNDS` with work left.
     again: bool,
+    /// Items were left in the inbox for want of room in the machine: when the machine makes
+    /// room, nothing else wakes the loop for them (the inbox never went empty).
+    inbox_waiting: bool,
     /// Bytes of the connections already closed.
     wire: WireStats,
     scratch: VecDeque<D::Item>,
@@ -258,6 +261,7 @@ where
                 taken: 0,
                 stalled: false,
                 again: false,
+                inbox_waiting: false,
                 wire: WireStats::default(),
                 scratch: VecDeque::new(),
                 batch: VecDeque::new(),
@@ -280,6 +284,11 @@ impl<D: Dispatch> Engine<D> {
             self.handle_timeouts(now);
             self.pump(now);
             self.deliver();
+            // Room made this turn (reports delivered) for items still in the inbox: take them
+            // now, not at the next wake-up, which may be a timer far away.
+            if self.inbox_waiting && self.dispatch.room() > 0 {
+                self.again = true;
+            }
             self.publish();
             self.finish_flushes(now);
             if self.closing.is_some() && self.try_finish_close(now) {
@@ -329,6 +338,7 @@ impl<D: Dispatch> Engine<D> {
             // No more than the machine takes: items refused would go back to the inbox, each
             // copied twice for nothing.
             let n = inbox.items.len().min(INBOX_CHUNK).min(self.dispatch.room());
+            self.inbox_waiting = n < inbox.items.len();
             if n == inbox.items.len() {
                 // All of it: swap the queues (the scratch one is empty), no item copied while
                 // the lock is held.
@@ -349,6 +359,7 @@ impl<D: Dispatch> Engine<D> {
                             inbox.items.push_front(item);
                         }
                         inbox.items.push_front(back);
+                        self.inbox_waiting = true;
                         break;
                     }
                 }
