@@ -36,30 +36,44 @@ fn start(pki: &Pki, name: &str, args: &[&str]) -> Option<Nghttpd> {
     let docroot = dir.join("htdocs");
     std::fs::create_dir_all(&docroot).unwrap();
     std::fs::write(docroot.join("large"), body(7, 200_000)).unwrap();
-    // A free port: taken, released, then given to nghttpd.
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = Command::new("nghttpd")
-        .args(["-a", "127.0.0.1", "-d"])
-        .arg(&docroot)
-        .args(args)
-        .arg(port.to_string())
-        .arg(dir.join("key.pem"))
-        .arg(dir.join("cert.pem"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("nghttpd starts");
-    let address = SocketAddr::from(([127, 0, 0, 1], port));
-    let server = Nghttpd { child, address };
-    wait_listening(address);
-    Some(server)
+    // A free port: taken, released, then given to nghttpd. Another process may take it in
+    // between (nghttpd then exits): try again with another.
+    for _ in 0..5 {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new("nghttpd")
+            .args(["-a", "127.0.0.1", "-d"])
+            .arg(&docroot)
+            .args(args)
+            .arg(port.to_string())
+            .arg(dir.join("key.pem"))
+            .arg(dir.join("cert.pem"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nghttpd starts");
+        let mut server = Nghttpd { child, address: SocketAddr::from(([127, 0, 0, 1], port)) };
+        if wait_listening(&mut server) {
+            return Some(server);
+        }
+    }
+    panic!("nghttpd did not start listening on any of 5 ports");
 }
 
 /// Waits until the server process accepts connections (a readiness probe of another process,
-/// bounded).
-fn wait_listening(address: SocketAddr) {
+/// bounded). False if it exited first (its port was taken).
+fn wait_listening(server: &mut Nghttpd) -> bool {
     let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(address).is_err() {
+    loop {
+        if server.child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        // A probe that connected to itself (Linux picks the same ephemeral port as the local
+        // one now and then, with nothing listening) proves nothing.
+        if let Ok(probe) = TcpStream::connect(server.address) {
+            if probe.local_addr().ok() != probe.peer_addr().ok() {
+                return true;
+            }
+        }
         assert!(Instant::now() < deadline, "nghttpd did not start listening");
         std::thread::sleep(Duration::from_millis(10));
     }
