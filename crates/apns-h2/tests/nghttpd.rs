@@ -40,7 +40,7 @@ fn start(pki: &Pki, name: &str, args: &[&str]) -> Option<Nghttpd> {
     // between (nghttpd then exits): try again with another.
     for _ in 0..5 {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new("nghttpd")
+        let mut child = Command::new("nghttpd")
             .args(["-a", "127.0.0.1", "-d"])
             .arg(&docroot)
             .args(args)
@@ -51,9 +51,9 @@ fn start(pki: &Pki, name: &str, args: &[&str]) -> Option<Nghttpd> {
             .stderr(Stdio::null())
             .spawn()
             .expect("nghttpd starts");
-        let mut server = Nghttpd { child, address: SocketAddr::from(([127, 0, 0, 1], port)) };
-        if wait_listening(&mut server) {
-            return Some(server);
+        let address = SocketAddr::from(([127, 0, 0, 1], port));
+        if wait_listening(&mut child, address) {
+            return Some(Nghttpd { child, address });
         }
     }
     panic!("nghttpd did not start listening on any of 5 ports");
@@ -61,15 +61,15 @@ fn start(pki: &Pki, name: &str, args: &[&str]) -> Option<Nghttpd> {
 
 /// Waits until the server process accepts connections (a readiness probe of another process,
 /// bounded). False if it exited first (its port was taken).
-fn wait_listening(server: &mut Nghttpd) -> bool {
+fn wait_listening(child: &mut Child, address: SocketAddr) -> bool {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        if server.child.try_wait().unwrap().is_some() {
+        if child.try_wait().unwrap().is_some() {
             return false;
         }
         // A probe that connected to itself (Linux picks the same ephemeral port as the local
         // one now and then, with nothing listening) proves nothing.
-        if let Ok(probe) = TcpStream::connect(server.address) {
+        if let Ok(probe) = TcpStream::connect(address) {
             if probe.local_addr().ok() != probe.peer_addr().ok() {
                 return true;
             }

@@ -48,28 +48,48 @@ fn start(pki: &TestPki, name: &str, args: &[&str]) -> Option<Nghttpd> {
     std::fs::create_dir_all(&docroot).unwrap();
     std::fs::write(dir.join("cert.pem"), &pki.server_cert_pem).unwrap();
     std::fs::write(dir.join("key.pem"), &pki.server_key_pem).unwrap();
-    // A free port: taken, released, then given to nghttpd.
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = Command::new("nghttpd")
-        .args(["-a", "127.0.0.1", "-d"])
-        .arg(&docroot)
-        .args(args)
-        .arg(port.to_string())
-        .arg(dir.join("key.pem"))
-        .arg(dir.join("cert.pem"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("nghttpd starts");
-    let address = SocketAddr::from(([127, 0, 0, 1], port));
-    let server = Nghttpd { child, address, dir };
-    // A readiness probe of another process, bounded.
+    // A free port: taken, released, then given to nghttpd. Another process may take it in
+    // between (nghttpd then exits): try again with another.
+    for _ in 0..5 {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut child = Command::new("nghttpd")
+            .args(["-a", "127.0.0.1", "-d"])
+            .arg(&docroot)
+            .args(args)
+            .arg(port.to_string())
+            .arg(dir.join("key.pem"))
+            .arg(dir.join("cert.pem"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nghttpd starts");
+        let address = SocketAddr::from(([127, 0, 0, 1], port));
+        if wait_listening(&mut child, address) {
+            return Some(Nghttpd { child, address, dir });
+        }
+    }
+    panic!("nghttpd did not start listening on any of 5 ports");
+}
+
+/// Waits until the server process accepts connections (a readiness probe of another process,
+/// bounded). False if it exited first (its port was taken). The same probe as apns-h2's
+/// nghttpd tests (test files of two crates).
+fn wait_listening(child: &mut Child, address: SocketAddr) -> bool {
     let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(address).is_err() {
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        // A probe that connected to itself (Linux picks the same ephemeral port as the local
+        // one now and then, with nothing listening) proves nothing.
+        if let Ok(probe) = TcpStream::connect(address) {
+            if probe.local_addr().ok() != probe.peer_addr().ok() {
+                return true;
+            }
+        }
         assert!(Instant::now() < deadline, "nghttpd did not start listening");
         std::thread::sleep(Duration::from_millis(10));
     }
-    Some(server)
 }
 
 fn item(tag: u64) -> Item<u64> {
