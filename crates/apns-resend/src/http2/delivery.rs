@@ -57,6 +57,14 @@ struct Slot<U> {
     outcome: Option<Outcome>,
 }
 
+impl<U> Slot<U> {
+    /// Whether the slot holds an unsettled entry under `generation`: a key of a settled or
+    /// freed slot (or any other number a transport hands back) names nothing.
+    fn holds(&self, generation: u32) -> bool {
+        self.generation == generation && self.outcome.is_none() && self.entry.is_some()
+    }
+}
+
 /// What [`Delivery::poll_event`] hands out next, in order.
 #[derive(Debug, Clone, Copy)]
 enum Next {
@@ -1001,9 +1009,7 @@ impl<U> Delivery<U> {
             // Stale keys (settled, or armed again by a retry) outnumber the live: prune.
             let slots = &self.slots;
             self.expiries.retain(|&Reverse((_, slot, generation))| {
-                slots
-                    .get(slot as usize)
-                    .is_some_and(|s| s.generation == generation && s.entry.is_some() && s.outcome.is_none())
+                slots.get(slot as usize).is_some_and(|s| s.holds(generation))
             });
         }
         self.expiries.push(Reverse((at, key.slot, key.generation)));
@@ -1060,16 +1066,15 @@ impl<U> Delivery<U> {
 
     fn key_of(&self, slot: usize) -> Option<StreamKey> {
         let s = self.slots.get(slot)?;
-        if s.outcome.is_some() {
+        if !s.holds(s.generation) {
             return None;
         }
-        s.entry.as_ref()?;
         Some(StreamKey { slot: u32::try_from(slot).ok()?, generation: s.generation })
     }
 
     fn entry(&self, key: StreamKey) -> Option<&Entry<U>> {
         let slot = self.slots.get(key.slot as usize)?;
-        if slot.generation != key.generation || slot.outcome.is_some() {
+        if !slot.holds(key.generation) {
             return None;
         }
         slot.entry.as_ref()
@@ -1077,7 +1082,7 @@ impl<U> Delivery<U> {
 
     fn entry_mut(&mut self, key: StreamKey) -> Option<&mut Entry<U>> {
         let slot = self.slots.get_mut(key.slot as usize)?;
-        if slot.generation != key.generation || slot.outcome.is_some() {
+        if !slot.holds(key.generation) {
             return None;
         }
         slot.entry.as_mut()
@@ -1129,7 +1134,7 @@ impl<U> Delivery<U> {
     /// Settles `key`: its one report, which stays in the slot until polled.
     fn finish(&mut self, key: StreamKey, outcome: Outcome) {
         let Some(slot) = self.slots.get_mut(key.slot as usize) else { return };
-        if slot.generation != key.generation || slot.outcome.is_some() {
+        if !slot.holds(key.generation) {
             return;
         }
         let Some(entry) = &slot.entry else { return };
