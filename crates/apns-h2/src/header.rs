@@ -171,8 +171,14 @@ pub struct HeaderField {
 impl HeaderField {
     /// Its size for `SETTINGS_MAX_HEADER_LIST_SIZE` (RFC 9113 section 6.5.2).
     pub fn list_size(&self) -> usize {
-        self.name.0.len() + self.value.0.len() + 32
+        list_size(&self.name, &self.value)
     }
+}
+
+/// A field's size for `SETTINGS_MAX_HEADER_LIST_SIZE` (RFC 9113 section 6.5.2): its name and
+/// value, and 32 for the entry.
+pub(crate) fn list_size(name: &HeaderName, value: &HeaderValue) -> usize {
+    name.0.len() + value.0.len() + 32
 }
 
 /// The fields of a response header section or trailer section, in the order received.

@@ -115,15 +115,20 @@ impl Request {
     /// Every field in the order sent, pseudo-headers first (`:method`, `:scheme`,
     /// `:authority`, `:path`), each with its indexing.
     pub fn fields(&self) -> impl Iterator<Item = (&HeaderName, &HeaderValue, Indexing)> {
-        let pseudo = [
+        self.pseudo_fields()
+            .into_iter()
+            .chain(self.headers.iter().map(|(field, indexing)| (&field.name, &field.value, *indexing)))
+    }
+
+    /// The pseudo-header fields, in the order sent.
+    #[inline]
+    fn pseudo_fields(&self) -> [(&HeaderName, &HeaderValue, Indexing); 4] {
+        [
             (&METHOD, &self.method, Indexing::Incremental),
             (&SCHEME, &self.scheme, Indexing::Incremental),
             (&AUTHORITY, &self.authority, Indexing::Incremental),
             (&PATH, &self.path, self.path_indexing),
-        ];
-        pseudo
-            .into_iter()
-            .chain(self.headers.iter().map(|(field, indexing)| (&field.name, &field.value, *indexing)))
+        ]
     }
 
     /// The `:method`.
@@ -160,16 +165,15 @@ impl Request {
 
     /// The header list size (RFC 9113 section 6.5.2), as `SETTINGS_MAX_HEADER_LIST_SIZE` counts.
     pub fn header_list_size(&self) -> usize {
-        self.fields().map(|(name, value, _)| name.as_bytes().len() + value.as_bytes().len() + 32).sum()
+        self.fields().map(|(name, value, _)| crate::header::list_size(name, value)).sum()
     }
 
     /// Calls `f` with every field in the order sent (what [`fields`](Self::fields) yields,
     /// without its chained iterator: the encoder's loop).
     pub(crate) fn for_each_field(&self, mut f: impl FnMut(&HeaderName, &HeaderValue, Indexing)) {
-        f(&METHOD, &self.method, Indexing::Incremental);
-        f(&SCHEME, &self.scheme, Indexing::Incremental);
-        f(&AUTHORITY, &self.authority, Indexing::Incremental);
-        f(&PATH, &self.path, self.path_indexing);
+        for (name, value, indexing) in self.pseudo_fields() {
+            f(name, value, indexing);
+        }
         for (field, indexing) in &self.headers {
             f(&field.name, &field.value, *indexing);
         }
