@@ -41,11 +41,10 @@ use std::time::{Duration, Instant, SystemTime};
 use apns::mock::{ProviderKey, TestPki};
 use apns::{Apns, DeviceNotification, HexDeviceToken, Outcome, Payload, PushType};
 use apns_auth::{KeyId, SigningKey, TeamId, TokenSigner};
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::bench::{timed_peer, Payloads};
-use crate::remote::{Http2Spec, MockSpec, RemoteMock};
+use crate::remote::{read_json_line, spawn_child, write_json_line, Http2Spec, MockSpec, RemoteMock};
 use crate::{procfs, Error};
 
 const WAIT: Duration = Duration::from_secs(300);
@@ -412,13 +411,7 @@ impl PeerFiles {
 
 fn client_run(exe: &Path, spec: &ClientSpec, mock: &mut RemoteMock) -> Result<ClientRun, Error> {
     let base = mock.stats()?.accepted;
-    let mut child = Command::new(exe)
-        .arg("bench-client")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|e| Error::new(format!("cannot run {} bench-client: {e}", exe.display())))?;
+    let mut child = spawn_child(exe, "bench-client")?;
     let result = drive_client(&mut child, spec, mock, base);
     if result.is_err() {
         let _ = child.kill();
@@ -439,8 +432,8 @@ fn drive_client(
         return Err(Error::new("the client child has no stdin/stdout"));
     };
     let mut stdout = BufReader::new(stdout);
-    say(&mut stdin, spec)?;
-    let started: ClientStarted = read_line(&mut stdout)?;
+    write_json_line(&mut stdin, spec)?;
+    let started: ClientStarted = read_json_line(&mut stdout, "client child")?;
     let (cpu_before, loop_before, mock_before) =
         (procfs::cpu_seconds(Some(pid)), loop_cpu(pid), mock.cpu_seconds());
     let start = Instant::now();
@@ -468,7 +461,7 @@ fn drive_client(
     let loop_cpu_s = delta(loop_cpu(pid), loop_before.or(Some(0.0)));
     let mock_cpu_s = delta(mock.cpu_seconds(), mock_before);
     stdin.write_all(b"close\n").and_then(|()| stdin.flush()).map_err(Error::io)?;
-    let done: ClientDone = read_line(&mut stdout)?;
+    let done: ClientDone = read_json_line(&mut stdout, "client child")?;
     if !done.settled || done.accepted != u64::from(count) {
         return Err(Error::new(format!(
             "not every notification was reported accepted: {} of {count}",
@@ -565,7 +558,7 @@ pub fn serve_client(input: impl BufRead, mut output: impl Write) -> Result<(), E
         builder.build().map_err(|e| Error::new(format!("notification: {e}")))
     };
     let prebuilt = notification()?;
-    say(&mut output, &ClientStarted { rss: procfs::rss() })?;
+    write_json_line(&mut output, &ClientStarted { rss: procfs::rss() })?;
     let mut batch = Vec::with_capacity(1000);
     for _ in 0..spec.count {
         batch.push(match spec.payloads {
@@ -584,7 +577,7 @@ pub fn serve_client(input: impl BufRead, mut output: impl Write) -> Result<(), E
     let summary = apns.close(WAIT);
     let peak_rss = procfs::peak_rss();
     drop(apns);
-    say(
+    write_json_line(
         &mut output,
         &ClientDone {
             settled: summary.settled,
@@ -596,20 +589,6 @@ pub fn serve_client(input: impl BufRead, mut output: impl Write) -> Result<(), E
 }
 
 /// One JSON line to a child or the parent.
-fn say<T: Serialize>(output: &mut impl Write, value: &T) -> Result<(), Error> {
-    let line = serde_json::to_string(value).map_err(Error::json)?;
-    writeln!(output, "{line}").and_then(|()| output.flush()).map_err(Error::io)
-}
-
-/// One JSON line from the client child.
-fn read_line<T: DeserializeOwned>(input: &mut impl BufRead) -> Result<T, Error> {
-    let mut line = String::new();
-    if input.read_line(&mut line).map_err(Error::io)? == 0 {
-        return Err(Error::new("the client child exited"));
-    }
-    serde_json::from_str(&line).map_err(|e| Error::new(format!("client child said {line:?}: {e}")))
-}
-
 /// CPU time of the `apns-io` threads (the client's event loop) of process `pid`, seconds.
 fn loop_cpu(pid: u32) -> Option<f64> {
     procfs::threads_cpu_seconds(Some(pid), "apns-io")
@@ -624,7 +603,7 @@ pub fn wrap_peer(args: &[String], mut output: impl Write) -> Result<(), Error> {
     let (program, args) = args.split_first().ok_or_else(|| Error::new("wrap-peer: no program"))?;
     let mut command = Command::new(program);
     command.args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
-    say(&mut output, &serde_json::json!({ "event": "start" }))?;
+    write_json_line(&mut output, &serde_json::json!({ "event": "start" }))?;
     let start = Instant::now();
     let mut child = command.spawn().map_err(|e| Error::new(format!("cannot run {program}: {e}")))?;
     let mut stderr = String::new();
@@ -633,7 +612,7 @@ pub fn wrap_peer(args: &[String], mut output: impl Write) -> Result<(), Error> {
         let _ = pipe.read_to_string(&mut stderr);
     }
     let status = child.wait().map_err(Error::io)?;
-    say(
+    write_json_line(
         &mut output,
         &serde_json::json!({
             "event": "done",

@@ -381,20 +381,14 @@ pub struct RemoteMock {
 impl RemoteMock {
     /// Runs `exe mock` (the `apns-soak` binary) and starts the mock described by `spec` in it.
     pub fn spawn(exe: &Path, spec: &MockSpec) -> Result<Self, Error> {
-        let mut child = Command::new(exe)
-            .arg("mock")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .map_err(|e| Error::new(format!("cannot run {} mock: {e}", exe.display())))?;
+        let mut child = spawn_child(exe, "mock")?;
         let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
             let _ = child.kill();
             return Err(Error::new("the mock child has no stdin/stdout"));
         };
         let mut remote =
             Self { child, stdin: Some(stdin), stdout: BufReader::new(stdout), gateway: ([0; 4], 0).into() };
-        remote.send_line(&serde_json::to_string(spec).map_err(Error::json)?)?;
+        remote.send(spec)?;
         let ready: Ready = remote.read_reply()?;
         remote.gateway = ready.gateway;
         Ok(remote)
@@ -437,24 +431,17 @@ impl RemoteMock {
     }
 
     fn request<T: DeserializeOwned>(&mut self, request: &Request) -> Result<T, Error> {
-        self.send_line(&serde_json::to_string(request).map_err(Error::json)?)?;
+        self.send(request)?;
         self.read_reply()
     }
 
-    fn send_line(&mut self, line: &str) -> Result<(), Error> {
+    fn send<T: Serialize>(&mut self, value: &T) -> Result<(), Error> {
         let stdin = self.stdin.as_mut().ok_or_else(|| Error::new("the mock child is stopped"))?;
-        writeln!(stdin, "{line}")
-            .and_then(|()| stdin.flush())
-            .map_err(|e| Error::new(format!("mock child: {e}")))
+        write_json_line(stdin, value)
     }
 
     fn read_reply<T: DeserializeOwned>(&mut self) -> Result<T, Error> {
-        let mut line = String::new();
-        let n = self.stdout.read_line(&mut line).map_err(|e| Error::new(format!("mock child: {e}")))?;
-        if n == 0 {
-            return Err(Error::new("the mock child exited"));
-        }
-        serde_json::from_str(&line).map_err(|e| Error::new(format!("mock child said {line:?}: {e}")))
+        read_json_line(&mut self.stdout, "mock child")
     }
 }
 
@@ -483,21 +470,21 @@ pub fn serve(input: impl BufRead, mut output: impl Write) -> Result<(), Error> {
         Some(http2) => Server::Http2(http2_mock(&spec, http2, tally.clone())?),
         None => Server::Binary(binary_mock(&spec, tally.clone())?),
     };
-    reply(&mut output, &Ready { gateway: server.addr() })?;
+    write_json_line(&mut output, &Ready { gateway: server.addr() })?;
     for line in lines {
         let line = line.map_err(Error::io)?;
         match serde_json::from_str::<Request>(&line).map_err(Error::json)? {
-            Request::Stats => reply(&mut output, &server.stats())?,
+            Request::Stats => write_json_line(&mut output, &server.stats())?,
             Request::WaitAccepted { n, timeout_ms } => {
                 let reached = server.wait_accepted(n, Duration::from_millis(timeout_ms));
-                reply(&mut output, &Waited { reached, stats: server.stats() })?;
+                write_json_line(&mut output, &Waited { reached, stats: server.stats() })?;
             }
             Request::Stop => break,
         }
     }
     let stats = server.stop();
     let tally = tally.map(|tally| tally.lock().unwrap_or_else(PoisonError::into_inner).report());
-    reply(&mut output, &Stopped { stats, tally, cpu_seconds: procfs::cpu_seconds(None) })
+    write_json_line(&mut output, &Stopped { stats, tally, cpu_seconds: procfs::cpu_seconds(None) })
 }
 
 /// The mock the child runs.
@@ -605,9 +592,33 @@ fn http2_mock(
     Http2Mock::start(config).map_err(|e| Error::new(format!("HTTP/2 mock: {e}")))
 }
 
-fn reply<T: Serialize>(output: &mut impl Write, value: &T) -> Result<(), Error> {
+/// Writes `value` as one JSON line and flushes: the pipe protocol between `apns-soak` and its
+/// child processes (the mock, a bench client), both ways.
+pub(crate) fn write_json_line<T: Serialize>(output: &mut impl Write, value: &T) -> Result<(), Error> {
     let line = serde_json::to_string(value).map_err(Error::json)?;
     writeln!(output, "{line}").and_then(|()| output.flush()).map_err(Error::io)
+}
+
+/// Reads one JSON line from `who` (a child process, named in the errors).
+pub(crate) fn read_json_line<T: DeserializeOwned>(input: &mut impl BufRead, who: &str) -> Result<T, Error> {
+    let mut line = String::new();
+    let n = input.read_line(&mut line).map_err(|e| Error::new(format!("{who}: {e}")))?;
+    if n == 0 {
+        return Err(Error::new(format!("the {who} exited")));
+    }
+    serde_json::from_str(&line).map_err(|e| Error::new(format!("{who} said {line:?}: {e}")))
+}
+
+/// Runs `exe subcommand` (the `apns-soak` binary) with piped stdin and stdout, for the JSON
+/// lines.
+pub(crate) fn spawn_child(exe: &Path, subcommand: &str) -> Result<Child, Error> {
+    Command::new(exe)
+        .arg(subcommand)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| Error::new(format!("cannot run {} {subcommand}: {e}", exe.display())))
 }
 
 #[cfg(test)]
